@@ -1,0 +1,1 @@
+"""Settings and framework definitions. Imports nothing of partnerbot's own."""

@@ -1,0 +1,168 @@
+"""The one place that reads partnerbot's configuration.
+
+``load_settings`` takes the environment as an argument (as Starlette's ``Config`` does), so tests
+pass a dict instead of patching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PREFIX = "PARTNERBOT_"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./partnerbot.db"
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message names the variable to fix."""
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=3978, ge=1, le=65535)
+    env: Environment = Environment.DEVELOPMENT
+    timezone: str = "Europe/London"
+    admins: tuple[str, ...] = ()
+
+    slack_signing_secret: str = ""
+    slack_bot_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    slack_command: str = "/partner"
+
+    teams_app_id: str = ""
+    teams_app_password: str = ""
+    teams_tenant_id: str = ""
+    teams_app_type: str = "MultiTenant"
+
+    # Extra self-evaluation frameworks (a folder of *.yaml), beside the shipped ones.
+    frameworks_dir: str = ""
+    # The address people's browsers reach the bot at, for report downloads (default: host:port).
+    public_url: str = ""
+
+    # The delivery engine. With several web replicas, turn it off in the web processes and run
+    # `partnerbot worker` instead (on SQLite only one dispatcher ever claims).
+    dispatcher_in_web: bool = True
+    dispatch_interval: float = Field(default=2.0, gt=0, le=60)
+    outbox_lease_seconds: int = Field(default=120, ge=5, le=3600)
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_signing_secret or self.slack_bot_token)
+
+    @property
+    def teams_configured(self) -> bool:
+        return bool(self.teams_app_id or self.teams_app_password)
+
+    @property
+    def teams_enabled(self) -> bool:
+        """Teams is always served in development (the local emulator needs no credentials);
+        in production only once its credentials are set."""
+        return self.teams_configured or not self.is_production
+
+    @property
+    def teams_auth_disabled(self) -> bool:
+        """An empty app id makes the SDK accept unauthenticated requests: development only."""
+        return not self.teams_app_id
+
+
+def _env_name(field: str) -> str:
+    return PREFIX + field.upper()
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, env_file: Path | str | None = None
+) -> Settings:
+    """Build settings from ``environ`` (``os.environ`` when omitted).
+
+    A ``.env`` file (``env_file``) fills in variables the environment does not set; it is read
+    only outside production.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        file_env = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+        if file_env.get(_env_name("env"), environ.get(_env_name("env"), "")) != "production":
+            values.update(file_env)
+    values.update(environ)
+    fields = {
+        name: values[_env_name(name)]
+        for name in Settings.model_fields
+        if values.get(_env_name(name), "") != ""
+    }
+    try:
+        settings = Settings.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_env_name(str(err['loc'][0]))}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from None
+    check_production(settings)
+    return settings
+
+
+def check_production(settings: Settings) -> None:
+    """Production refuses to start with a platform half-configured or none at all."""
+    if not settings.is_production:
+        return
+    missing: list[str] = []
+    if settings.teams_configured:
+        for name in ("teams_app_id", "teams_app_password"):
+            if not getattr(settings, name):
+                missing.append(_env_name(name))
+        if settings.teams_app_type == "SingleTenant" and not settings.teams_tenant_id:
+            missing.append(_env_name("teams_tenant_id"))
+    if settings.slack_enabled:
+        for name in ("slack_signing_secret", "slack_bot_token"):
+            if not getattr(settings, name):
+                missing.append(_env_name(name))
+    if missing:
+        raise SettingsError("production needs these variables set: " + ", ".join(missing))
+    if not settings.teams_configured and not settings.slack_enabled:
+        raise SettingsError(
+            "production needs at least one platform: set PARTNERBOT_TEAMS_APP_ID and "
+            "PARTNERBOT_TEAMS_APP_PASSWORD, or PARTNERBOT_SLACK_SIGNING_SECRET and "
+            "PARTNERBOT_SLACK_BOT_TOKEN"
+        )
