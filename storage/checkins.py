@@ -1,0 +1,262 @@
+"""Repositories for check-ins, their answers, exports and action items."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    ActionItem,
+    AnonymousResponse,
+    Area,
+    Cycle,
+    CycleArea,
+    Export,
+    Member,
+    Organisation,
+    Participant,
+    Response,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRow:
+    area: str
+    question: int
+    rating: int | None
+    texts: dict[str, Any]
+    skipped: bool
+    member: str | None
+    organisation: str | None
+
+
+class CheckinRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def open_cycle(self) -> Cycle | None:
+        return await self._session.scalar(
+            select(Cycle).where(Cycle.status == "open").order_by(Cycle.id.desc()).limit(1)
+        )
+
+    async def cycle(self, cycle_id: int) -> Cycle | None:
+        return await self._session.get(Cycle, cycle_id)
+
+    async def latest_cycle(self) -> Cycle | None:
+        return await self._session.scalar(select(Cycle).order_by(Cycle.id.desc()).limit(1))
+
+    async def previous_cycle(self, cycle: Cycle) -> Cycle | None:
+        """The last earlier closed cycle of the same framework."""
+        return await self._session.scalar(
+            select(Cycle)
+            .where(
+                Cycle.framework_key == cycle.framework_key,
+                Cycle.id < cycle.id,
+                Cycle.status == "closed",
+            )
+            .order_by(Cycle.id.desc())
+            .limit(1)
+        )
+
+    async def due_to_close(self, now: datetime) -> list[Cycle]:
+        result = await self._session.scalars(
+            select(Cycle).where(Cycle.status == "open", Cycle.closes_at <= now)
+        )
+        return list(result)
+
+    async def open(self, cycle: Cycle, area_ids: list[int]) -> Cycle:
+        self._session.add(cycle)
+        await self._session.flush()
+        self._session.add_all(CycleArea(cycle_id=cycle.id, area_id=a) for a in area_ids)
+        await self._session.flush()
+        return cycle
+
+    async def areas_of(self, cycle_id: int) -> list[Area]:
+        result = await self._session.scalars(
+            select(Area)
+            .join(CycleArea, CycleArea.area_id == Area.id)
+            .where(CycleArea.cycle_id == cycle_id)
+            .order_by(Area.name)
+        )
+        return list(result)
+
+    async def invite(self, cycle_id: int, members: list[Member], now: datetime) -> None:
+        self._session.add_all(
+            Participant(
+                cycle_id=cycle_id,
+                member_id=m.id,
+                area_id=m.area_id,
+                answered=[],
+                status="invited",
+                invited_at=now,
+            )
+            for m in members
+        )
+        await self._session.flush()
+
+    async def participant(self, cycle_id: int, member_id: int) -> Participant | None:
+        return await self._session.get(Participant, (cycle_id, member_id))
+
+    async def participants(self, cycle_id: int) -> list[tuple[Participant, Member]]:
+        rows = await self._session.execute(
+            select(Participant, Member)
+            .join(Member, Member.id == Participant.member_id)
+            .where(Participant.cycle_id == cycle_id)
+            .order_by(Member.display_name)
+        )
+        return [(p, m) for p, m in rows]
+
+    async def named_response(self, cycle_id: int, member_id: int, question: int) -> Response | None:
+        return await self._session.scalar(
+            select(Response).where(
+                Response.cycle_id == cycle_id,
+                Response.member_id == member_id,
+                Response.question == question,
+            )
+        )
+
+    async def save_named(
+        self,
+        *,
+        cycle_id: int,
+        member_id: int,
+        area_id: int | None,
+        question: int,
+        rating: int | None,
+        texts: dict[str, str],
+        skipped: bool,
+        now: datetime,
+    ) -> bool:
+        """Save or change a named answer; False when it was already exactly this."""
+        existing = await self.named_response(cycle_id, member_id, question)
+        if existing is None:
+            self._session.add(
+                Response(
+                    cycle_id=cycle_id,
+                    member_id=member_id,
+                    area_id=area_id,
+                    question=question,
+                    rating=rating,
+                    texts=texts,
+                    skipped=skipped,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await self._session.flush()
+            return True
+        if (existing.rating, existing.texts, existing.skipped) == (rating, texts, skipped):
+            return False
+        existing.rating, existing.texts, existing.skipped = rating, texts, skipped
+        existing.updated_at = now
+        await self._session.flush()
+        return True
+
+    async def save_anonymous(
+        self,
+        *,
+        cycle_id: int,
+        area_id: int | None,
+        question: int,
+        rating: int | None,
+        texts: dict[str, str],
+        skipped: bool,
+        day: date,
+    ) -> None:
+        self._session.add(
+            AnonymousResponse(
+                id=uuid.uuid4().hex,
+                cycle_id=cycle_id,
+                area_id=area_id,
+                question=question,
+                rating=rating,
+                texts=texts,
+                skipped=skipped,
+                answered_on=day,
+            )
+        )
+        await self._session.flush()
+
+    async def answers(self, cycle: Cycle) -> list[AnswerRow]:
+        """Every answer of a cycle with its area (and, in named cycles, who gave it)."""
+        if cycle.anonymous:
+            rows = await self._session.execute(
+                select(Area.name, AnonymousResponse)
+                .join(Area, Area.id == AnonymousResponse.area_id, isouter=True)
+                .where(AnonymousResponse.cycle_id == cycle.id)
+                .order_by(AnonymousResponse.question, Area.name, AnonymousResponse.id)
+            )
+            return [
+                AnswerRow(area or "No area", r.question, r.rating, r.texts, r.skipped, None, None)
+                for area, r in rows
+            ]
+        rows = await self._session.execute(
+            select(Area.name, Response, Member.display_name, Organisation.name)
+            .join(Member, Member.id == Response.member_id)
+            .join(Area, Area.id == Response.area_id, isouter=True)
+            .join(Organisation, Organisation.id == Member.organisation_id, isouter=True)
+            .where(Response.cycle_id == cycle.id)
+            .order_by(Response.question, Area.name, Member.display_name)
+        )
+        return [
+            AnswerRow(area or "No area", r.question, r.rating, r.texts, r.skipped, name, org)
+            for area, r, name, org in rows
+        ]
+
+    async def answer_count(self, cycle_id: int, anonymous: bool) -> int:
+        table = AnonymousResponse if anonymous else Response
+        return (
+            await self._session.scalar(
+                select(func.count()).select_from(table).where(table.cycle_id == cycle_id)
+            )
+            or 0
+        )
+
+
+class ExportRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, export: Export) -> None:
+        self._session.add(export)
+        await self._session.flush()
+
+    async def fetch(self, token: str, now: datetime) -> Export | None:
+        export = await self._session.get(Export, token)
+        if export is None or export.expires_at <= now:
+            return None
+        return export
+
+    async def purge(self, now: datetime) -> int:
+        result = await self._session.execute(delete(Export).where(Export.expires_at <= now))
+        return result.rowcount or 0
+
+
+class ActionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, item: ActionItem) -> ActionItem:
+        self._session.add(item)
+        await self._session.flush()
+        return item
+
+    async def get(self, item_id: int) -> ActionItem | None:
+        return await self._session.get(ActionItem, item_id)
+
+    async def listed(
+        self, *, area_id: int | None = None, cycle_id: int | None = None
+    ) -> list[ActionItem]:
+        query = select(ActionItem).order_by(
+            ActionItem.status.desc(), ActionItem.due_on.is_(None), ActionItem.due_on, ActionItem.id
+        )
+        if area_id is not None:
+            query = query.where(ActionItem.area_id == area_id)
+        if cycle_id is not None:
+            query = query.where(ActionItem.cycle_id == cycle_id)
+        return list(await self._session.scalars(query))

@@ -1,0 +1,353 @@
+"""The schema. Every change here is an Alembic migration too (tests check they agree)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so that Alembic's autogenerate and hand-written migrations agree.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every database (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store times as aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Area(Base):
+    __tablename__ = "areas"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # Lower-cased name: areas are found case-insensitively and are unique that way.
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"))
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL")
+    )
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Identity(Base):
+    """A member as one platform knows them. A member may have several (Teams and Slack)."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("platform", "tenant_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    # Teams tenant id, Slack team (workspace) id, or "" for the console.
+    tenant_id: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    # Where to reach the member privately: a serialised Teams ConversationReference for their
+    # personal chat, or a Slack DM channel id.
+    conversation_reference: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    dm_channel_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the platform said "stop" (blocked, uninstalled, account inactive); cleared when
+    # the member talks to the bot again.
+    unreachable_at: Mapped[datetime | None]
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class Role(Base):
+    __tablename__ = "roles"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Expertise(Base):
+    __tablename__ = "expertise"
+    __table_args__ = (UniqueConstraint("member_id", "topic_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    topic_key: Mapped[str] = mapped_column(String(200), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    """A chat the bot is in: a channel, a group chat or a personal chat."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("platform", "tenant_id", "conversation_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    tenant_id: Mapped[str] = mapped_column(String(100))
+    conversation_id: Mapped[str] = mapped_column(String(400))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    area_id: Mapped[int | None] = mapped_column(
+        ForeignKey("areas.id", ondelete="SET NULL"), index=True
+    )
+    conversation_reference: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    unreachable_at: Mapped[datetime | None]
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class DialogState(Base):
+    """Where one member is in a multi-step flow; saved with the answers it produced."""
+
+    __tablename__ = "dialog_states"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    flow: Mapped[str] = mapped_column(String(50))
+    step: Mapped[str] = mapped_column(String(50))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessedEvent(Base):
+    """Inbound events already handled, so a platform's retry does nothing twice."""
+
+    __tablename__ = "processed_events"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Meta(Base):
+    """Facts about this installation (e.g. that the first coordinator has been appointed)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """One message the bot sends on its own: a row before it is sent, so nothing is lost and
+    nothing is sent twice. ``key`` makes queuing idempotent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    view: Mapped[dict[str, Any]] = mapped_column(JSON)
+    due_at: Mapped[datetime]
+    # Past this moment the message is pointless (a reminder for a meeting that has started):
+    # it is skipped, with the reason, instead of sent.
+    not_after: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    platform_message_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lock(Base):
+    """A named lease between processes (on SQLite, only one dispatcher may claim)."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime]
+
+
+class Cycle(Base):
+    """One run of a self-evaluation framework: some of its questions, for some areas."""
+
+    __tablename__ = "cycles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    framework_key: Mapped[str] = mapped_column(String(40), index=True)
+    questions: Mapped[list[int]] = mapped_column(JSON)
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    min_respondents: Mapped[int] = mapped_column(Integer, default=5)
+    opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    opened_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(10), default="open", index=True)
+
+
+class CycleArea(Base):
+    __tablename__ = "cycle_areas"
+
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    area_id: Mapped[int] = mapped_column(
+        ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Participant(Base):
+    """Who was asked and how far they got: "has responded" is kept here, apart from answers,
+    so that in anonymous cycles nothing links a person to what they wrote."""
+
+    __tablename__ = "cycle_participants"
+
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"))
+    # The question numbers answered or skipped so far (for resuming), not what was said.
+    answered: Mapped[list[int]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(10), default="invited")
+    invited_at: Mapped[datetime]
+
+
+class Response(Base):
+    """A named answer: one member's rating and reflections on one question of a cycle."""
+
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("cycle_id", "member_id", "question"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"))
+    question: Mapped[int] = mapped_column(Integer)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    texts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    skipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AnonymousResponse(Base):
+    """An answer in an anonymous cycle. No column leads back to a person: no member, no
+    participant, a random id (no sequence to line up with progress), and the day only."""
+
+    __tablename__ = "anonymous_responses"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"))
+    question: Mapped[int] = mapped_column(Integer)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    texts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    skipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    answered_on: Mapped[date] = mapped_column(Date)
+
+
+class Export(Base):
+    """A report file a coordinator asked for, fetched once by an unguessable link that
+    expires."""
+
+    __tablename__ = "exports"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ActionItem(Base):
+    """An improvement priority turned into something someone will do, by a date."""
+
+    __tablename__ = "action_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id", ondelete="SET NULL"))
+    question: Mapped[int | None] = mapped_column(Integer)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]

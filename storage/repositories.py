@@ -1,0 +1,405 @@
+"""Repositories with narrow, domain-named methods, and the unit of work that holds them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage.checkins import ActionRepository, CheckinRepository, ExportRepository
+from storage.db import session_factory, upsert_insert
+from storage.models import (
+    Area,
+    Conversation,
+    DialogState,
+    Expertise,
+    Identity,
+    Member,
+    Meta,
+    Organisation,
+    ProcessedEvent,
+    Role,
+)
+from storage.outbox import LockRepository, OutboxRepository
+
+
+def name_key(name: str) -> str:
+    """How names are compared: case-insensitive, with runs of white space folded."""
+    return " ".join(name.split()).casefold()
+
+
+class MemberRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, member_id: int) -> Member | None:
+        return await self._session.get(Member, member_id)
+
+    async def identity(self, platform: str, tenant_id: str, user_id: str) -> Identity | None:
+        return await self._session.scalar(
+            select(Identity).where(
+                Identity.platform == platform,
+                Identity.tenant_id == tenant_id,
+                Identity.user_id == user_id,
+            )
+        )
+
+    async def identities_of(self, member_id: int) -> list[Identity]:
+        result = await self._session.scalars(
+            select(Identity).where(Identity.member_id == member_id).order_by(Identity.id)
+        )
+        return list(result)
+
+    async def register(
+        self, *, platform: str, tenant_id: str, user_id: str, display_name: str, now: datetime
+    ) -> tuple[Member, Identity]:
+        """A new member with their first platform identity."""
+        member = Member(display_name=display_name or user_id, created_at=now)
+        self._session.add(member)
+        await self._session.flush()
+        identity = Identity(
+            member_id=member.id,
+            platform=platform,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            display_name=display_name,
+            created_at=now,
+            last_seen_at=now,
+        )
+        self._session.add(identity)
+        await self._session.flush()
+        return member, identity
+
+    async def by_name(self, name: str) -> list[Member]:
+        result = await self._session.scalars(
+            select(Member).where(func.lower(Member.display_name) == name.casefold())
+        )
+        return list(result)
+
+    async def in_area(self, area_id: int) -> list[Member]:
+        result = await self._session.scalars(
+            select(Member).where(Member.area_id == area_id).order_by(Member.display_name)
+        )
+        return list(result)
+
+    async def count(self) -> int:
+        return await self._session.scalar(select(func.count()).select_from(Member)) or 0
+
+    async def roles_of(self, member_id: int) -> frozenset[str]:
+        result = await self._session.scalars(select(Role.role).where(Role.member_id == member_id))
+        return frozenset(result)
+
+    async def grant(self, member_id: int, role: str, *, now: datetime) -> bool:
+        """Give a role; False when the member already had it."""
+        if await self._session.get(Role, (member_id, role)) is not None:
+            return False
+        self._session.add(Role(member_id=member_id, role=role, granted_at=now))
+        await self._session.flush()
+        return True
+
+    async def revoke(self, member_id: int, role: str) -> bool:
+        result = await self._session.execute(
+            delete(Role).where(Role.member_id == member_id, Role.role == role)
+        )
+        return bool(result.rowcount)
+
+    async def with_role(self, role: str) -> list[Member]:
+        result = await self._session.scalars(
+            select(Member)
+            .join(Role, Role.member_id == Member.id)
+            .where(Role.role == role)
+            .order_by(Member.display_name)
+        )
+        return list(result)
+
+    async def unreachable(self) -> list[tuple[Member, Identity]]:
+        """Members whose private chat refused the bot's messages, with the platform's reason."""
+        rows = await self._session.execute(
+            select(Member, Identity)
+            .join(Identity, Identity.member_id == Member.id)
+            .where(Identity.unreachable_at.is_not(None))
+            .order_by(Member.display_name)
+        )
+        return [(member, identity) for member, identity in rows]
+
+
+class AreaRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def all(self) -> list[Area]:
+        return list(await self._session.scalars(select(Area).order_by(Area.name)))
+
+    async def by_name(self, name: str) -> Area | None:
+        return await self._session.scalar(select(Area).where(Area.key == name_key(name)))
+
+    async def get(self, area_id: int) -> Area | None:
+        return await self._session.get(Area, area_id)
+
+    async def add(self, name: str, *, now: datetime, timezone: str | None = None) -> Area:
+        area = Area(
+            name=" ".join(name.split()), key=name_key(name), timezone=timezone, created_at=now
+        )
+        self._session.add(area)
+        await self._session.flush()
+        return area
+
+    async def member_counts(self) -> dict[int, int]:
+        rows = await self._session.execute(
+            select(Member.area_id, func.count())
+            .where(Member.area_id.is_not(None))
+            .group_by(Member.area_id)
+        )
+        return {area_id: count for area_id, count in rows}
+
+
+class OrganisationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def all(self) -> list[Organisation]:
+        result = await self._session.scalars(
+            select(Organisation).order_by(Organisation.is_current.desc(), Organisation.name)
+        )
+        return list(result)
+
+    async def by_name(self, name: str) -> Organisation | None:
+        return await self._session.scalar(
+            select(Organisation).where(Organisation.key == name_key(name))
+        )
+
+    async def get(self, organisation_id: int) -> Organisation | None:
+        return await self._session.get(Organisation, organisation_id)
+
+    async def add(self, name: str, *, now: datetime, is_current: bool = True) -> Organisation:
+        organisation = Organisation(
+            name=" ".join(name.split()),
+            key=name_key(name),
+            is_current=is_current,
+            created_at=now,
+        )
+        self._session.add(organisation)
+        await self._session.flush()
+        return organisation
+
+    async def member_counts(self) -> dict[int, int]:
+        rows = await self._session.execute(
+            select(Member.organisation_id, func.count())
+            .where(Member.organisation_id.is_not(None))
+            .group_by(Member.organisation_id)
+        )
+        return {organisation_id: count for organisation_id, count in rows}
+
+
+class ExpertiseRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, member_id: int, topic: str, *, now: datetime) -> bool:
+        """Record a member's topic; False when they already had it."""
+        key = name_key(topic)
+        exists = await self._session.scalar(
+            select(Expertise.id).where(Expertise.member_id == member_id, Expertise.topic_key == key)
+        )
+        if exists is not None:
+            return False
+        self._session.add(
+            Expertise(
+                member_id=member_id, topic=" ".join(topic.split()), topic_key=key, created_at=now
+            )
+        )
+        await self._session.flush()
+        return True
+
+    async def all_with_members(self) -> list[tuple[Expertise, Member]]:
+        rows = await self._session.execute(
+            select(Expertise, Member)
+            .join(Member, Member.id == Expertise.member_id)
+            .order_by(Expertise.topic_key, Member.display_name)
+        )
+        return [(expertise, member) for expertise, member in rows]
+
+    async def of_member(self, member_id: int) -> list[str]:
+        result = await self._session.scalars(
+            select(Expertise.topic)
+            .where(Expertise.member_id == member_id)
+            .order_by(Expertise.topic_key)
+        )
+        return list(result)
+
+
+class ConversationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def find(
+        self, platform: str, tenant_id: str, conversation_id: str
+    ) -> Conversation | None:
+        return await self._session.scalar(
+            select(Conversation).where(
+                Conversation.platform == platform,
+                Conversation.tenant_id == tenant_id,
+                Conversation.conversation_id == conversation_id,
+            )
+        )
+
+    async def remember(
+        self,
+        *,
+        platform: str,
+        tenant_id: str,
+        conversation_id: str,
+        kind: str,
+        name: str,
+        reference: dict[str, Any] | None,
+        now: datetime,
+    ) -> Conversation:
+        """Record (or refresh) a conversation the bot is in."""
+        conversation = await self.find(platform, tenant_id, conversation_id)
+        if conversation is None:
+            conversation = Conversation(
+                platform=platform,
+                tenant_id=tenant_id,
+                conversation_id=conversation_id,
+                kind=kind,
+                name=name,
+                conversation_reference=reference,
+                created_at=now,
+                updated_at=now,
+            )
+            self._session.add(conversation)
+        else:
+            if name:
+                conversation.name = name
+            if reference is not None:
+                conversation.conversation_reference = reference
+            conversation.updated_at = now
+        await self._session.flush()
+        return conversation
+
+    async def unreachable(self) -> list[Conversation]:
+        result = await self._session.scalars(
+            select(Conversation)
+            .where(Conversation.unreachable_at.is_not(None))
+            .order_by(Conversation.name)
+        )
+        return list(result)
+
+    async def of_area(self, area_id: int) -> list[Conversation]:
+        result = await self._session.scalars(
+            select(Conversation).where(Conversation.area_id == area_id).order_by(Conversation.id)
+        )
+        return list(result)
+
+
+class DialogStateRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def of_member(self, member_id: int) -> DialogState | None:
+        return await self._session.get(DialogState, member_id)
+
+    async def save(
+        self, member_id: int, *, flow: str, step: str, data: dict[str, Any], now: datetime
+    ) -> None:
+        state = await self._session.get(DialogState, member_id)
+        if state is None:
+            self._session.add(
+                DialogState(member_id=member_id, flow=flow, step=step, data=data, updated_at=now)
+            )
+        else:
+            state.flow, state.step, state.data, state.updated_at = flow, step, data, now
+        await self._session.flush()
+
+    async def clear(self, member_id: int) -> None:
+        await self._session.execute(delete(DialogState).where(DialogState.member_id == member_id))
+
+
+class InboundEventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def first_time(self, platform: str, event_id: str, *, now: datetime) -> bool:
+        """Record an inbound event id; False when it was seen before (a platform retry)."""
+        statement = (
+            upsert_insert(self._session, ProcessedEvent)
+            .values(platform=platform, event_id=event_id, received_at=now)
+            .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+        )
+        result = await self._session.execute(statement)
+        return result.rowcount == 1
+
+    async def forget_before(self, cutoff: datetime) -> int:
+        result = await self._session.execute(
+            delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff)
+        )
+        return result.rowcount or 0
+
+
+class MetaRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, key: str) -> str | None:
+        row = await self._session.get(Meta, key)
+        return None if row is None else row.value
+
+    async def claim(self, key: str, value: str) -> bool:
+        """Set ``key`` only if nobody has; True for the one caller that did."""
+        statement = (
+            upsert_insert(self._session, Meta)
+            .values(key=key, value=value)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        result = await self._session.execute(statement)
+        return result.rowcount == 1
+
+
+class Conflict(Exception):
+    """Two transactions wrote the same unique thing at once (e.g. a platform sending an install
+    and a join for the same person together). Retrying the whole unit settles it."""
+
+
+class UnitOfWork:
+    """One transaction and the repositories that work inside it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.members = MemberRepository(session)
+        self.areas = AreaRepository(session)
+        self.organisations = OrganisationRepository(session)
+        self.expertise = ExpertiseRepository(session)
+        self.conversations = ConversationRepository(session)
+        self.dialog_states = DialogStateRepository(session)
+        self.inbound_events = InboundEventRepository(session)
+        self.meta = MetaRepository(session)
+        self.outbox = OutboxRepository(session)
+        self.locks = LockRepository(session)
+        self.checkins = CheckinRepository(session)
+        self.exports = ExportRepository(session)
+        self.actions = ActionRepository(session)
+
+
+class Store:
+    """The database as the rest of the code sees it: ``async with store.unit() as uow``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[UnitOfWork]:
+        """Commits when the block ends, rolls back if it raises: nothing is half-saved."""
+        try:
+            async with self._sessions() as session, session.begin():
+                yield UnitOfWork(session)
+        except IntegrityError as error:
+            raise Conflict(str(error.orig)[:200]) from error
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,166 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from storage.repositories import Conflict
+
+NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+async def test_register_and_find_a_member_by_platform_identity(store):
+    async with store.unit() as uow:
+        member, _ = await uow.members.register(
+            platform="teams", tenant_id="t1", user_id="29:abc", display_name="Aileen", now=NOW
+        )
+    async with store.unit() as uow:
+        found = await uow.members.identity("teams", "t1", "29:abc")
+        assert found is not None and found.member_id == member.id
+        assert (await uow.members.get(member.id)).display_name == "Aileen"
+        assert await uow.members.identity("slack", "t1", "29:abc") is None
+        assert found.created_at == NOW
+
+
+async def test_one_identity_per_platform_user(store):
+    async with store.unit() as uow:
+        await uow.members.register(
+            platform="slack", tenant_id="T1", user_id="U1", display_name="A", now=NOW
+        )
+    with pytest.raises(Conflict):
+        async with store.unit() as uow:
+            await uow.members.register(
+                platform="slack", tenant_id="T1", user_id="U1", display_name="A again", now=NOW
+            )
+    async with store.unit() as uow:
+        assert await uow.members.count() == 1  # the failed transaction left nothing behind
+
+
+async def test_roles_are_granted_once_and_revoked(store):
+    async with store.unit() as uow:
+        member, _ = await uow.members.register(
+            platform="console", tenant_id="", user_id="a", display_name="A", now=NOW
+        )
+        assert await uow.members.grant(member.id, "coordinator", now=NOW) is True
+        assert await uow.members.grant(member.id, "coordinator", now=NOW) is False
+        await uow.members.grant(member.id, "expert", now=NOW)
+    async with store.unit() as uow:
+        assert await uow.members.roles_of(member.id) == {"coordinator", "expert"}
+        assert [m.id for m in await uow.members.with_role("coordinator")] == [member.id]
+        assert await uow.members.revoke(member.id, "coordinator") is True
+    async with store.unit() as uow:
+        assert await uow.members.roles_of(member.id) == {"expert"}
+
+
+async def test_areas_are_unique_whatever_the_case(store):
+    async with store.unit() as uow:
+        area = await uow.areas.add("  Banff   and Buchan ", now=NOW)
+    assert area.name == "Banff and Buchan"
+    async with store.unit() as uow:
+        assert (await uow.areas.by_name("banff AND buchan")).id == area.id
+    with pytest.raises(Conflict):
+        async with store.unit() as uow:
+            await uow.areas.add("BANFF AND BUCHAN", now=NOW)
+
+
+async def test_member_counts_per_area_and_organisation(store):
+    async with store.unit() as uow:
+        marr = await uow.areas.add("Marr", now=NOW)
+        council = await uow.organisations.add("Aberdeenshire Council", now=NOW)
+        old = await uow.organisations.add("Old Trust", now=NOW, is_current=False)
+        for name in ("a", "b", "c"):
+            member, _ = await uow.members.register(
+                platform="console", tenant_id="", user_id=name, display_name=name, now=NOW
+            )
+            member.area_id = marr.id
+            member.organisation_id = council.id if name != "c" else None
+    async with store.unit() as uow:
+        assert await uow.areas.member_counts() == {marr.id: 3}
+        assert await uow.organisations.member_counts() == {council.id: 2}
+        assert [o.name for o in await uow.organisations.all()] == [
+            "Aberdeenshire Council",
+            "Old Trust",
+        ]  # current partners first
+        assert (await uow.organisations.get(old.id)).is_current is False
+
+
+async def test_inbound_events_are_seen_once(store):
+    async with store.unit() as uow:
+        assert await uow.inbound_events.first_time("slack", "Ev1", now=NOW) is True
+    async with store.unit() as uow:
+        assert await uow.inbound_events.first_time("slack", "Ev1", now=NOW) is False
+        assert await uow.inbound_events.first_time("teams", "Ev1", now=NOW) is True
+    async with store.unit() as uow:
+        assert await uow.inbound_events.forget_before(NOW + timedelta(seconds=1)) == 2
+        assert await uow.inbound_events.first_time("slack", "Ev1", now=NOW) is True
+
+
+async def test_meta_claim_succeeds_for_one_caller_only(store):
+    async with store.unit() as uow:
+        assert await uow.meta.claim("first_coordinator", "1") is True
+        assert await uow.meta.claim("first_coordinator", "2") is False
+    async with store.unit() as uow:
+        assert await uow.meta.get("first_coordinator") == "1"
+
+
+async def test_conversations_are_remembered_and_refreshed(store):
+    reference = {"serviceUrl": "https://smba.example/", "conversation": {"id": "19:x"}}
+    async with store.unit() as uow:
+        first = await uow.conversations.remember(
+            platform="teams",
+            tenant_id="t",
+            conversation_id="19:x",
+            kind="channel",
+            name="General",
+            reference=reference,
+            now=NOW,
+        )
+    later = NOW + timedelta(days=1)
+    async with store.unit() as uow:
+        again = await uow.conversations.remember(
+            platform="teams",
+            tenant_id="t",
+            conversation_id="19:x",
+            kind="channel",
+            name="",
+            reference={**reference, "serviceUrl": "https://smba2.example/"},
+            now=later,
+        )
+    assert again.id == first.id
+    async with store.unit() as uow:
+        saved = await uow.conversations.find("teams", "t", "19:x")
+        assert saved.name == "General"
+        assert saved.conversation_reference["serviceUrl"] == "https://smba2.example/"
+        assert saved.updated_at == later
+
+
+async def test_dialog_state_saved_and_cleared(store):
+    async with store.unit() as uow:
+        member, _ = await uow.members.register(
+            platform="console", tenant_id="", user_id="a", display_name="A", now=NOW
+        )
+        await uow.dialog_states.save(
+            member.id, flow="checkin", step="q1", data={"cycle": 3, "answers": [1, 2]}, now=NOW
+        )
+    async with store.unit() as uow:
+        state = await uow.dialog_states.of_member(member.id)
+        assert (state.flow, state.step, state.data) == (
+            "checkin",
+            "q1",
+            {"cycle": 3, "answers": [1, 2]},
+        )
+        await uow.dialog_states.save(member.id, flow="checkin", step="q2", data={}, now=NOW)
+    async with store.unit() as uow:
+        assert (await uow.dialog_states.of_member(member.id)).step == "q2"
+        await uow.dialog_states.clear(member.id)
+    async with store.unit() as uow:
+        assert await uow.dialog_states.of_member(member.id) is None
+
+
+async def test_expertise_listed_once_per_member_and_topic(store):
+    async with store.unit() as uow:
+        member, _ = await uow.members.register(
+            platform="console", tenant_id="", user_id="a", display_name="A", now=NOW
+        )
+        assert await uow.expertise.add(member.id, "Family violence and trauma", now=NOW)
+        assert not await uow.expertise.add(member.id, "family VIOLENCE and trauma", now=NOW)
+    async with store.unit() as uow:
+        assert await uow.expertise.of_member(member.id) == ["Family violence and trauma"]

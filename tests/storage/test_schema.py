@@ -1,0 +1,19 @@
+"""The migrations and the models agree, on SQLite and PostgreSQL."""
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from storage.migrate import current_revision, head_revision
+from storage.models import Base
+
+
+async def test_migrations_reach_head_and_match_the_models(store):
+    assert await current_revision(store.engine) == head_revision()
+
+    def diff(sync_connection):
+        context = MigrationContext.configure(sync_connection, opts={"compare_type": True})
+        return compare_metadata(context, Base.metadata)
+
+    async with store.engine.connect() as connection:
+        differences = await connection.run_sync(diff)
+    assert differences == []
