@@ -1,0 +1,1 @@
+"""The platform-neutral core: messages in, views out, and the features between them."""

@@ -1,0 +1,267 @@
+"""The one entry point every platform calls: a message in, replies out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from dialogs import help as help_
+from dialogs.checkins import actions
+from dialogs.checkins import handlers as checkins
+from dialogs.directory.handlers import HANDLERS as DIRECTORY
+from dialogs.grammar import Role
+from dialogs.messages import ConversationAddress, IncomingMessage, MembersJoined, PlatformUser
+from dialogs.parser import UsageError, parse
+from dialogs.turn import Handler, Partnership, Refusal, Turn
+from dialogs.views import Actions, Button, Paragraph, Reply, Tone, View, text_reply
+from storage.models import Identity, Member
+from storage.repositories import Conflict, Store, UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+FIRST_COORDINATOR = "first_coordinator"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_handlers() -> dict[tuple[str, ...], Handler]:
+    return {("help",): help_.help_command, **DIRECTORY, **checkins.HANDLERS, **actions.HANDLERS}
+
+
+class Partnerbot:
+    """Recognises the member, de-duplicates retries, parses, checks roles, runs the handler, all
+    in one transaction: a refused or failed command saves nothing."""
+
+    def __init__(
+        self,
+        store: Store,
+        partnership: Partnership,
+        *,
+        clock: Clock = utcnow,
+        handlers: Mapping[tuple[str, ...], Handler] | None = None,
+    ) -> None:
+        self._store = store
+        self._partnership = partnership
+        self._clock = clock
+        self._handlers = dict(default_handlers() if handlers is None else handlers)
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    async def handle(self, message: IncomingMessage) -> Sequence[Reply]:
+        try:
+            return await self._handle(message)
+        except Conflict:
+            # Someone registered this person (or saw this event) a moment ago: once more,
+            # now that their row exists.
+            return await self._handle(message)
+
+    async def _handle(self, message: IncomingMessage) -> Sequence[Reply]:
+        now = self._clock()
+        async with self._store.unit() as uow:
+            if message.event_id and not await uow.inbound_events.first_time(
+                message.sender.platform, message.event_id, now=now
+            ):
+                logger.info("duplicate event ignored: %s", message.sender.platform)
+                return ()
+            member, greeting = await self._recognise(uow, message, now)
+            await self._remember_conversation(uow, message.conversation, now)
+            roles, first = await self._roles(uow, member, message.sender, now)
+            if first:
+                greeting = (
+                    *greeting,
+                    text_reply(
+                        "You're the first person to talk to this new partnerbot, so you're its "
+                        "coordinator. Give others roles with `role <@member> coordinator`.",
+                        tone=Tone.GOOD,
+                    ),
+                )
+            turn = Turn(uow, message, member, roles, now, self._partnership)
+            return (*greeting, *await self._dispatch(turn))
+
+    async def members_joined(self, event: MembersJoined) -> Sequence[Reply]:
+        """Install or join: register the people and the conversation; welcome on install."""
+        try:
+            return await self._members_joined(event)
+        except Conflict:
+            return await self._members_joined(event)
+
+    async def _members_joined(self, event: MembersJoined) -> Sequence[Reply]:
+        now = self._clock()
+        async with self._store.unit() as uow:
+            if event.event_id and not await uow.inbound_events.first_time(
+                event.conversation.platform, event.event_id, now=now
+            ):
+                return ()
+            await self._remember_conversation(uow, event.conversation, now)
+            for user in event.members:
+                identity = await uow.members.identity(user.platform, user.tenant_id, user.user_id)
+                if identity is None:
+                    _, identity = await uow.members.register(
+                        platform=user.platform,
+                        tenant_id=user.tenant_id,
+                        user_id=user.user_id,
+                        display_name=user.display_name,
+                        now=now,
+                    )
+                if event.conversation.is_private:
+                    _remember_private_chat(identity, event.conversation)
+        if not event.bot_added:
+            return ()
+        return (
+            Reply(
+                View(
+                    summary="Hello! I'm partnerbot. Type `help` to see what I can do.",
+                    blocks=(
+                        Paragraph(
+                            "Hello! I'm partnerbot, this partnership's assistant for "
+                            "evaluation check-ins, forum meetings and shared practice."
+                        ),
+                        Actions((Button("Help", "help"), Button("My profile", "me"))),
+                    ),
+                )
+            ),
+        )
+
+    async def _recognise(
+        self, uow: UnitOfWork, message: IncomingMessage, now: datetime
+    ) -> tuple[Member, tuple[Reply, ...]]:
+        sender = message.sender
+        identity = await uow.members.identity(sender.platform, sender.tenant_id, sender.user_id)
+        greeting: tuple[Reply, ...] = ()
+        if identity is None:
+            member, identity = await uow.members.register(
+                platform=sender.platform,
+                tenant_id=sender.tenant_id,
+                user_id=sender.user_id,
+                display_name=sender.display_name,
+                now=now,
+            )
+            greeting = (
+                text_reply(
+                    f"Welcome, {member.display_name}! You're now a member of this partnership. "
+                    "Tell me your area with `me area <area>`, or type `help`."
+                ),
+            )
+        else:
+            member = await uow.members.get(identity.member_id)
+            assert member is not None
+            if sender.display_name and identity.display_name != sender.display_name:
+                identity.display_name = sender.display_name
+            if sender.display_name and member.display_name == sender.user_id:
+                # Registered from an install or join that carried no name: now we know it.
+                member.display_name = sender.display_name
+        if message.conversation.is_private:
+            _remember_private_chat(identity, message.conversation)
+            if identity.unreachable_at is not None:
+                # They wrote to the bot: whatever blocked sending to them is over.
+                identity.unreachable_at = identity.unreachable_reason = None
+        identity.last_seen_at = now
+        return member, greeting
+
+    async def _remember_conversation(
+        self, uow: UnitOfWork, address: ConversationAddress, now: datetime
+    ) -> None:
+        if address.is_private:
+            return
+        known = await uow.conversations.find(
+            address.platform, address.tenant_id, address.conversation_id
+        )
+        if known is None or (
+            address.reference and known.conversation_reference != address.reference
+        ):
+            await uow.conversations.remember(
+                platform=address.platform,
+                tenant_id=address.tenant_id,
+                conversation_id=address.conversation_id,
+                kind=address.kind,
+                name=address.name,
+                reference=address.reference,
+                now=now,
+            )
+
+    async def _roles(
+        self, uow: UnitOfWork, member: Member, sender: PlatformUser, now: datetime
+    ) -> tuple[frozenset[str], bool]:
+        """The member's roles, appointing a coordinator from the admins list, or (development,
+        no admins) the first person ever to talk to the bot. True when that just happened."""
+        roles = await uow.members.roles_of(member.id)
+        if Role.COORDINATOR in roles:
+            return roles, False
+        coordinator = roles | {Role.COORDINATOR.value}
+        if sender.user_id in self._partnership.admins:
+            await uow.members.grant(member.id, Role.COORDINATOR, now=now)
+            return coordinator, False
+        if self._partnership.first_contact_becomes_coordinator and await uow.meta.claim(
+            FIRST_COORDINATOR, str(member.id)
+        ):
+            await uow.members.grant(member.id, Role.COORDINATOR, now=now)
+            return coordinator, True
+        return roles, False
+
+    async def run_jobs(self, now: datetime) -> None:
+        """The periodic work the scheduler wakes: close check-ins whose time is up."""
+        async with self._store.unit() as uow:
+            await checkins.close_due(uow, now)
+
+    async def _dispatch(self, turn: Turn) -> Sequence[Reply]:
+        if turn.message.is_direct and not turn.message.is_button:
+            # A flow waiting for typed answers (a check-in question) gets the text first.
+            state = await turn.uow.dialog_states.of_member(turn.member.id)
+            if state is not None and state.flow == checkins.FLOW:
+                try:
+                    async with turn.uow.session.begin_nested():
+                        replies = await checkins.typed(turn, state)
+                except Refusal as refusal:
+                    return (text_reply(str(refusal), tone=Tone.WARNING),)
+                if replies is not None:
+                    return replies
+        try:
+            command = parse(turn.message.text)
+        except UsageError as error:
+            return (usage_reply(error),)
+        if command.spec.coordinator_only and not turn.is_coordinator:
+            return (
+                text_reply(
+                    f"Sorry, `{command.name}` is for coordinators. Ask one of your coordinators, "
+                    "or see `help` for what you can do.",
+                    tone=Tone.WARNING,
+                ),
+            )
+        handler = self._handlers.get(command.spec.path)
+        if handler is None:
+            return (
+                text_reply(
+                    f"`{command.name}` is part of partnerbot's design but isn't switched on "
+                    "in this version yet.",
+                    tone=Tone.MUTED,
+                ),
+            )
+        try:
+            # A savepoint: a refusal undoes the command's writes, not the member's registration.
+            async with turn.uow.session.begin_nested():
+                return await handler(turn, command)
+        except Refusal as refusal:
+            return (text_reply(str(refusal), tone=Tone.WARNING),)
+
+
+def usage_reply(error: UsageError) -> Reply:
+    blocks: list = [Paragraph(f"Sorry, {error.problem}", Tone.WARNING)]
+    summary = f"Sorry, {error.problem}"
+    if error.usage:
+        blocks.append(Paragraph(f"Usage: {error.usage}", Tone.MUTED))
+        summary += f" Usage: {error.usage}"
+    blocks.append(Actions((Button("Help", "help"),)))
+    return Reply(View(summary=summary, blocks=tuple(blocks)))
+
+
+def _remember_private_chat(identity: Identity, address: ConversationAddress) -> None:
+    if address.reference is not None and identity.conversation_reference != address.reference:
+        identity.conversation_reference = address.reference
+    if identity.dm_channel_id != address.conversation_id:
+        identity.dm_channel_id = address.conversation_id

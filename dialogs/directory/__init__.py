@@ -1,0 +1,1 @@
+"""The directory: members, areas, organisations, roles and subject-matter experts."""

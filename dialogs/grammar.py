@@ -1,0 +1,343 @@
+"""The text grammar of DESIGN.md as data: one spec per command. Help and usage come from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    WORD = "word"  # one token
+    TEXT = "text"  # the rest of the line
+    INT = "int"
+    MEMBER = "member"  # <@id> mention or @name
+    CHOICE = "choice"
+    DATE = "date"  # YYYY-MM-DD
+    TIME = "time"  # HH:MM
+    INT_LIST = "int_list"  # 1,3,4,7
+    NAME_LIST = "name_list"  # a,b or all
+    DURATION = "duration"  # 90m, 1h30m, 2h
+    OFFSETS = "offsets"  # 7d,1d,1h
+
+
+class Role(StrEnum):
+    MEMBER = "member"
+    COORDINATOR = "coordinator"
+    EXPERT = "expert"
+    MANAGER = "manager"
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    kind: Kind
+    placeholder: str
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+    quoted: bool = False  # shown as "<title>" in usage
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    name: str
+    kind: Kind
+    placeholder: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    path: tuple[str, ...]
+    summary: str
+    topic: str
+    params: tuple[Param, ...] = ()
+    options: tuple[Option, ...] = ()
+    flags: tuple[str, ...] = ()
+    coordinator_only: bool = False
+    # Commands that buttons send (with the card's inputs); not listed in help.
+    hidden: bool = False
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.path)
+
+    @property
+    def usage(self) -> str:
+        parts = list(self.path)
+        for param in self.params:
+            shown = f'"<{param.placeholder}>"' if param.quoted else f"<{param.placeholder}>"
+            if param.kind is Kind.CHOICE:
+                shown = "|".join(param.choices)
+            parts.append(f"[{shown}]" if param.optional else shown)
+        parts += [f"[{option.name}=<{option.placeholder}>]" for option in self.options]
+        parts += [f"[{flag}]" for flag in self.flags]
+        return " ".join(parts)
+
+
+ROLES = tuple(role.value for role in Role)
+FORMATS = ("md", "csv", "docx", "png")
+REPEATS = ("twice-yearly", "termly", "yearly")
+RSVPS = ("yes", "no", "maybe")
+
+_AREA = Option("area", Kind.WORD, "area")
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        ("help",),
+        "what I can do, or more on one topic",
+        "start",
+        (Param("topic", Kind.WORD, "topic", optional=True),),
+    ),
+    # -- directory --------------------------------------------------------------------------
+    CommandSpec(("me",), "your profile: area, organisation, time zone, roles", "directory"),
+    CommandSpec(
+        ("me", "area"), "set the area you work in", "directory", (Param("area", Kind.TEXT, "area"),)
+    ),
+    CommandSpec(
+        ("me", "org"),
+        "set your organisation",
+        "directory",
+        (Param("organisation", Kind.TEXT, "organisation"),),
+    ),
+    CommandSpec(
+        ("me", "tz"),
+        "set your time zone (e.g. Europe/London)",
+        "directory",
+        (Param("zone", Kind.WORD, "IANA zone"),),
+    ),
+    CommandSpec(("areas",), "the partnership's areas and their members", "directory"),
+    CommandSpec(
+        ("area", "add"),
+        "add an area",
+        "directory",
+        (Param("name", Kind.TEXT, "name"),),
+        coordinator_only=True,
+    ),
+    CommandSpec(
+        ("role",),
+        "give a member a role",
+        "directory",
+        (
+            Param("member", Kind.MEMBER, "@member"),
+            Param("role", Kind.CHOICE, "role", choices=ROLES),
+        ),
+        coordinator_only=True,
+    ),
+    CommandSpec(
+        ("experts",),
+        "find subject-matter experts",
+        "directory",
+        (Param("topic", Kind.TEXT, "topic", optional=True),),
+    ),
+    CommandSpec(
+        ("expert", "add"),
+        "record a member's expertise",
+        "directory",
+        (Param("member", Kind.MEMBER, "@member"), Param("topic", Kind.TEXT, "topic")),
+        coordinator_only=True,
+    ),
+    CommandSpec(("partners",), "the directory of organisations, current and past", "directory"),
+    CommandSpec(
+        ("partner", "add"),
+        "add an organisation to the directory",
+        "directory",
+        (Param("name", Kind.TEXT, "organisation"),),
+        flags=("past",),
+        coordinator_only=True,
+    ),
+    # -- check-ins --------------------------------------------------------------------------
+    CommandSpec(("checkin",), "resume your open check-in", "checkin"),
+    CommandSpec(("checkin", "frameworks"), "the self-evaluation frameworks available", "checkin"),
+    CommandSpec(
+        ("checkin", "start"),
+        "open a check-in cycle",
+        "checkin",
+        (Param("framework", Kind.WORD, "framework"),),
+        (
+            Option("questions", Kind.INT_LIST, "1,3,4,7"),
+            Option("areas", Kind.NAME_LIST, "a,b|all"),
+            Option("closes", Kind.DATE, "YYYY-MM-DD"),
+        ),
+        flags=("anonymous",),
+        coordinator_only=True,
+    ),
+    CommandSpec(
+        ("checkin", "status"),
+        "response rates and who is outstanding",
+        "checkin",
+        coordinator_only=True,
+    ),
+    CommandSpec(
+        ("checkin", "remind"),
+        "nudge members who haven't finished",
+        "checkin",
+        coordinator_only=True,
+    ),
+    CommandSpec(("checkin", "close"), "close the open cycle", "checkin", coordinator_only=True),
+    CommandSpec(
+        ("checkin", "answer"),
+        "save an answer (the card's button)",
+        "checkin",
+        (Param("cycle", Kind.INT, "cycle"), Param("question", Kind.INT, "question")),
+        hidden=True,
+    ),
+    CommandSpec(
+        ("checkin", "skip"),
+        "skip a question",
+        "checkin",
+        (Param("cycle", Kind.INT, "cycle"), Param("question", Kind.INT, "question")),
+        hidden=True,
+    ),
+    CommandSpec(
+        ("checkin", "edit"),
+        "change an answer",
+        "checkin",
+        (Param("cycle", Kind.INT, "cycle"), Param("question", Kind.INT, "question")),
+        hidden=True,
+    ),
+    CommandSpec(
+        ("checkin", "later"), "stop for now; your answers are kept", "checkin", hidden=True
+    ),
+    CommandSpec(
+        ("checkin", "report"),
+        "the report of a cycle",
+        "checkin",
+        (),
+        (_AREA, Option("format", Kind.CHOICE, "md|csv|docx|png", choices=FORMATS)),
+    ),
+    # -- meetings ---------------------------------------------------------------------------
+    CommandSpec(
+        ("meeting", "schedule"),
+        "schedule a forum meeting or a series",
+        "meetings",
+        (
+            Param("title", Kind.WORD, "title", quoted=True),
+            Param("date", Kind.DATE, "YYYY-MM-DD"),
+            Param("time", Kind.TIME, "HH:MM"),
+        ),
+        (
+            Option("area", Kind.NAME_LIST, "area|all"),
+            Option("where", Kind.WORD, "place or link"),
+            Option("duration", Kind.DURATION, "90m"),
+            Option("repeat", Kind.CHOICE, "twice-yearly|termly|yearly", choices=REPEATS),
+            Option("remind", Kind.OFFSETS, "7d,1d,1h"),
+        ),
+        coordinator_only=True,
+    ),
+    CommandSpec(("meetings",), "upcoming meetings and each area's standing", "meetings"),
+    CommandSpec(("meeting",), "one meeting", "meetings", (Param("id", Kind.INT, "id"),)),
+    CommandSpec(
+        ("meeting", "cancel"),
+        "cancel a meeting",
+        "meetings",
+        (Param("id", Kind.INT, "id"),),
+        coordinator_only=True,
+    ),
+    CommandSpec(
+        ("meeting", "attendance"),
+        "who attended a meeting",
+        "meetings",
+        (Param("id", Kind.INT, "id"),),
+    ),
+    CommandSpec(
+        ("rsvp",),
+        "answer a meeting invitation",
+        "meetings",
+        (Param("id", Kind.INT, "id"), Param("answer", Kind.CHOICE, "answer", choices=RSVPS)),
+    ),
+    CommandSpec(
+        ("attend",),
+        "check in to a meeting that is on now",
+        "meetings",
+        (Param("id", Kind.INT, "id"),),
+    ),
+    # -- practice ---------------------------------------------------------------------------
+    CommandSpec(
+        ("practice", "share"),
+        "record an idea, story, document or link",
+        "practice",
+        (Param("text", Kind.TEXT, "title and text", optional=True),),
+    ),
+    CommandSpec(
+        ("practice", "search"),
+        "search the practice library",
+        "practice",
+        (Param("words", Kind.TEXT, "words"),),
+        (Option("tag", Kind.WORD, "tag"), _AREA),
+    ),
+    CommandSpec(("practice", "recent"), "the newest practice records", "practice"),
+    CommandSpec(("practice",), "one practice record", "practice", (Param("id", Kind.INT, "id"),)),
+    # -- actions ----------------------------------------------------------------------------
+    CommandSpec(("actions",), "the action plan", "actions", (), (_AREA,)),
+    CommandSpec(
+        ("action", "add"),
+        "add an action-plan item",
+        "actions",
+        (Param("text", Kind.WORD, "text", quoted=True),),
+        (
+            Option("owner", Kind.MEMBER, "@member"),
+            Option("due", Kind.DATE, "YYYY-MM-DD"),
+            Option("area", Kind.WORD, "area"),
+            Option("question", Kind.INT, "n"),
+        ),
+    ),
+    CommandSpec(
+        ("action", "done"), "mark an action done", "actions", (Param("id", Kind.INT, "id"),)
+    ),
+    # -- privacy and risk -------------------------------------------------------------------
+    CommandSpec(
+        ("risk",),
+        "report a risk to delivery to the programme managers",
+        "privacy",
+        (Param("text", Kind.TEXT, "what is at risk"),),
+    ),
+    CommandSpec(("mydata", "export"), "a copy of everything held about you", "privacy"),
+    CommandSpec(("mydata", "delete"), "erase your data", "privacy"),
+)
+
+TOPICS: dict[str, str] = {
+    "directory": "Your profile, areas, roles, partners and experts",
+    "checkin": "Evaluation check-ins and their reports",
+    "meetings": "Forum meetings, RSVPs and attendance",
+    "practice": "The shared practice library",
+    "actions": "The action plan",
+    "privacy": "Your data, and reporting risks",
+}
+
+# Words people type for a topic.
+TOPIC_ALIASES: dict[str, str] = {
+    "me": "directory",
+    "areas": "directory",
+    "area": "directory",
+    "role": "directory",
+    "roles": "directory",
+    "experts": "directory",
+    "expert": "directory",
+    "partners": "directory",
+    "partner": "directory",
+    "profile": "directory",
+    "checkins": "checkin",
+    "check-in": "checkin",
+    "evaluation": "checkin",
+    "report": "checkin",
+    "meeting": "meetings",
+    "forum": "meetings",
+    "forums": "meetings",
+    "rsvp": "meetings",
+    "attend": "meetings",
+    "action": "actions",
+    "mydata": "privacy",
+    "risk": "privacy",
+    "data": "privacy",
+}
+
+
+def topic_for(word: str) -> str | None:
+    word = word.casefold()
+    if word in TOPICS:
+        return word
+    return TOPIC_ALIASES.get(word)
+
+
+def commands_in(topic: str) -> tuple[CommandSpec, ...]:
+    return tuple(spec for spec in COMMANDS if spec.topic == topic and not spec.hidden)

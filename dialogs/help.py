@@ -1,0 +1,58 @@
+"""``help`` and ``help <topic>``, written from the grammar so they never drift from it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dialogs.grammar import TOPICS, commands_in, topic_for
+from dialogs.parser import Command
+from dialogs.turn import Refusal, Turn
+from dialogs.views import Actions, BulletList, Button, Heading, Paragraph, Reply, Tone, View
+
+INTRO = (
+    "I help this learning partnership evaluate its work together, meet in forums and share "
+    "practice. Type a command, or pick a topic."
+)
+
+
+async def help_command(turn: Turn, command: Command) -> Sequence[Reply]:
+    word = command.get("topic")
+    if word is None:
+        return (Reply(overview(coordinator=turn.is_coordinator)),)
+    topic = topic_for(word)
+    if topic is None:
+        raise Refusal(f"There's no help topic `{word}`. Topics: {', '.join(TOPICS)}.")
+    return (Reply(topic_view(topic, coordinator=turn.is_coordinator)),)
+
+
+def overview(*, coordinator: bool) -> View:
+    lines = tuple(f"{topic} - {text}" for topic, text in TOPICS.items())
+    blocks = [
+        Heading("partnerbot"),
+        Paragraph(INTRO),
+        BulletList(lines),
+        Paragraph(
+            "Start with `me` to see your profile, and `me area <area>` to join your area.",
+            Tone.MUTED,
+        ),
+        Actions(tuple(Button(topic.capitalize(), f"help {topic}") for topic in TOPICS)),
+    ]
+    if coordinator:
+        blocks.insert(
+            3,
+            Paragraph(
+                "You are a coordinator: commands marked (coordinator) are yours too.", Tone.MUTED
+            ),
+        )
+    return View(summary="partnerbot help: " + ", ".join(TOPICS), blocks=tuple(blocks))
+
+
+def topic_view(topic: str, *, coordinator: bool) -> View:
+    lines = []
+    for spec in commands_in(topic):
+        marker = " (coordinator)" if spec.coordinator_only else ""
+        lines.append(f"{spec.usage} - {spec.summary}{marker}")
+    blocks = [Heading(f"Help: {TOPICS[topic]}"), BulletList(tuple(lines))]
+    if not coordinator and any(spec.coordinator_only for spec in commands_in(topic)):
+        blocks.append(Paragraph("Commands marked (coordinator) are for coordinators.", Tone.MUTED))
+    return View(summary=f"Help: {TOPICS[topic]}", blocks=tuple(blocks))

@@ -1,0 +1,285 @@
+"""Check-ins as members and coordinators live them, on a fixed clock, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from dialogs.core import Partnerbot
+from dialogs.turn import Partnership
+from dialogs.views import ChoiceInput, TextInput
+from storage.models import AnonymousResponse, Cycle, OutboxMessage, Response
+from tests.dialogs.conversation import channel, person, replies_to, say
+
+ANN, BOB, CAT = person("Ann"), person("Bob"), person("Cat")
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+WELL = "Joint planning has started as part of reimagining the LLCPs."
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def core(store, frameworks, clock) -> Partnerbot:
+    bot = Partnerbot(
+        store,
+        Partnership(first_contact_becomes_coordinator=True, frameworks=frameworks),
+        clock=clock,
+    )
+    await say(bot, ANN, "area add Marr")
+    await say(bot, ANN, "area add Formartine")
+    await say(bot, ANN, "me area Marr")
+    await say(bot, BOB, "me area Marr")
+    await say(bot, CAT, "me area Formartine")
+    return bot
+
+
+async def count(store, model) -> int:
+    async with store.unit() as uow:
+        return await uow.session.scalar(select(func.count()).select_from(model))
+
+
+async def outbox(store) -> dict[str, OutboxMessage]:
+    async with store.unit() as uow:
+        rows = await uow.session.scalars(select(OutboxMessage))
+        return {row.key: row for row in rows}
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        (
+            "checkin start qi-9",
+            "There's no framework `qi-9`. Frameworks: family-school, "
+            "learning-partnerships, qi-3.2.",
+        ),
+        ("checkin start qi-3.2 questions=1,13", "qi-3.2 has no question 13"),
+        ("checkin start qi-3.2 areas=Marr,Nowhere", "There's no area called Nowhere."),
+        ("checkin start qi-3.2 closes=2026-03-01", "The closing date 01 Mar 2026 is in the past."),
+        ("checkin start qi-3.2 questions=one", "questions= takes numbers separated by commas"),
+    ],
+)
+async def test_a_bad_start_is_refused_and_creates_nothing(core, store, command, reason):
+    assert reason in await say(core, ANN, command)
+    assert await count(store, Cycle) == 0
+    assert await outbox(store) == {}
+
+
+async def test_opening_invites_every_member_privately_and_schedules_nudges(core, store):
+    answer = await say(
+        core, ANN, "checkin start qi-3.2 questions=1,3,4,7 areas=all closes=2026-03-31"
+    )
+    assert (
+        "Opened QI 3.2 Partnership working (questions 1, 3, 4, 7) for 2 areas, closing "
+        "Tue 31 Mar 2026 23:59 (Europe/London)."
+    ) in answer
+    assert "Inviting 3 members privately." in answer
+    queued = await outbox(store)
+    invites = [row for key, row in queued.items() if key.endswith(":invite")]
+    assert len(invites) == 3 and all(row.member_id for row in invites)
+    assert (
+        invites[0]
+        .view["summary"]
+        .startswith("Partnership check-in: QI 3.2 Partnership working, 4 questions")
+    )
+    # Nudges 7 and 2 days before close at 10:00 local: GMT on the 24th, BST on the 29th.
+    nudges = sorted(row.due_at for key, row in queued.items() if ":nudge:" in key)
+    assert nudges[0] == datetime(2026, 3, 24, 10, 0, tzinfo=UTC)
+    assert nudges[-1] == datetime(2026, 3, 29, 9, 0, tzinfo=UTC)
+    assert len(nudges) == 6
+    assert "already open" in await say(core, ANN, "checkin start qi-3.2")
+
+
+async def test_a_member_answers_one_question_at_a_time_by_card_and_by_typing(core, store):
+    await say(core, ANN, "checkin start qi-3.2 questions=1,3,4,7 closes=2026-03-31")
+    (card,) = await replies_to(core, BOB, "checkin")
+    assert card.view.summary.startswith("Question 1 of 4: 1. How well do we actively seek out")
+    rating = next(b for b in card.view.blocks if isinstance(b, ChoiceInput))
+    assert rating.options[0] == ("6", "6 excellent - outstanding or sector-leading")
+    prompts = [b.label for b in card.view.blocks if isinstance(b, TextInput)]
+    assert prompts == [
+        "What is working well?",
+        "How do you know? What evidence do you have of positive impact?",
+        "What are your improvement priorities?",
+    ]
+    form = {
+        "rating": "5",
+        "working_well": WELL,
+        "evidence": "61 partners attended",
+        "priorities": "",
+    }
+    answer = await say(core, BOB, "checkin answer 1 1", form=form)
+    assert "Saved question 1." in answer and "QUESTION 2 OF 4\n3. How effective" in answer
+    assert await replies_to(core, BOB, "checkin answer 1 1", form=form) == ()  # double click
+    assert await count(store, Response) == 1
+    # Typed: a rating by label, then each prompt in turn.
+    assert "What is working well?" in await say(core, BOB, "good")
+    assert "How do you know?" in await say(core, BOB, "Local partners work well")
+    assert "What are your improvement priorities?" in await say(core, BOB, "-")
+    answer = await say(core, BOB, "Invite more partners into the partnership")
+    assert "Saved question 3." in answer and "QUESTION 3 OF 4\n4. How clearly" in answer
+    async with store.unit() as uow:
+        third = await uow.checkins.named_response(1, 2, 3)
+        assert (third.rating, third.texts) == (
+            4,
+            {
+                "working_well": "Local partners work well",
+                "priorities": "Invite more partners into the partnership",
+            },
+        )
+    # A command while a rating is awaited is still a command.
+    assert "YOUR PROFILE" in await say(core, BOB, "me")
+    assert "OK. Your answers so far are saved" in await say(core, BOB, "later")
+    assert "QUESTION 3 OF 4\n4. How clearly" in await say(core, BOB, "checkin")  # resumes
+    assert "is not on the scale" in await say(core, BOB, "9")
+    assert "Skipped question 4." in await say(core, BOB, "checkin skip 1 4", form={})
+    done = await say(core, BOB, "checkin answer 1 7", form={"rating": "3"})
+    assert "ALL 4 QUESTIONS DONE" in done and "[Change 1: checkin edit 1 1]" in done
+    edit = await replies_to(core, BOB, "checkin edit 1 1")
+    choice = next(b for b in edit[0].view.blocks if isinstance(b, ChoiceInput))
+    assert choice.value == "5"
+    queued = await outbox(store)
+    bob_nudges = [r for k, r in queued.items() if k.startswith("checkin:1:member:2:nudge")]
+    assert {r.status for r in bob_nudges} == {"cancelled"}
+
+
+async def test_answers_are_private_and_checked(core, store):
+    await say(core, ANN, "checkin start qi-3.2 questions=1,3 closes=2026-03-31")
+    answer = await say(core, CAT, "checkin", where=channel())
+    assert "Check-ins are answered privately: I've sent you a direct message." in answer
+    assert any(":dm:" in key for key in await outbox(store))
+    refused = await say(core, CAT, "checkin answer 1 1", form={"rating": "6"}, where=channel())
+    assert "answered privately" in refused or "given privately" in refused
+    assert "Question 2 is not part" in await say(
+        core, CAT, "checkin answer 1 2", form={"rating": "6"}
+    )
+    assert "too long" in await say(
+        core, CAT, "checkin answer 1 1", form={"rating": "6", "evidence": "x" * 3001}
+    )
+    assert "Pick a rating or write something first" in await say(
+        core, CAT, "checkin answer 1 1", form={}
+    )
+    assert await count(store, Response) == 0
+
+
+async def test_coordinators_follow_up_and_close(core, store, clock):
+    await say(core, ANN, "checkin start qi-3.2 questions=1 closes=2026-03-31")
+    await say(core, BOB, "checkin answer 1 1", form={"rating": "4"})
+    status = await say(core, ANN, "checkin status")
+    assert "1 of 3 members done (33%)" in status
+    assert "Marr        1 of 2 done (50%), 0 part-way" in status
+    assert "Formartine: Cat" in status and "Marr: Ann" in status
+    assert "Sorry, `checkin status` is for coordinators." in await say(core, BOB, "checkin status")
+    assert "Reminding 2 members who haven't finished." in await say(core, ANN, "checkin remind")
+    reminded = [k for k in await outbox(store) if ":remind:" in k]
+    assert sorted(reminded) == [
+        "checkin:1:member:1:remind:20260302T0900",
+        "checkin:1:member:3:remind:20260302T0900",
+    ]
+    assert "is closed: 1 of 3 members finished" in await say(core, ANN, "checkin close")
+    assert {r.status for k, r in (await outbox(store)).items() if ":nudge:" in k} == {"cancelled"}
+    assert "has closed" in await say(core, BOB, "checkin answer 1 1", form={"rating": "6"})
+
+
+async def test_a_cycle_closes_itself_at_its_closing_time(core, store, clock):
+    await say(core, ANN, "checkin start qi-3.2 questions=1 closes=2026-03-31")
+    await core.run_jobs(datetime(2026, 3, 31, 22, 58, tzinfo=UTC))  # 23:58 BST: still open
+    async with store.unit() as uow:
+        assert (await uow.checkins.cycle(1)).status == "open"
+    await core.run_jobs(datetime(2026, 3, 31, 23, 0, tzinfo=UTC))
+    async with store.unit() as uow:
+        assert (await uow.checkins.cycle(1)).status == "closed"
+    notice = (await outbox(store))["checkin:1:closed"]
+    assert notice.member_id == 1 and "is closed: 0 of 3 members finished" in notice.view["summary"]
+
+
+async def test_anonymous_answers_are_not_linked_to_anyone(core, store):
+    await say(core, ANN, "checkin start qi-3.2 questions=1,3 closes=2026-03-31 anonymous")
+    assert (
+        "anonymous" in (await outbox(store))["checkin:1:member:2:invite"].view["blocks"][3]["text"]
+    )
+    form = {"rating": "5", "working_well": WELL}
+    assert "Saved question 1." in await say(core, BOB, "checkin answer 1 1", form=form)
+    await say(core, BOB, "checkin answer 1 1", form=form)  # a double click saves once
+    assert await count(store, AnonymousResponse) == 1
+    assert await count(store, Response) == 0
+    assert "can't be changed" in await say(core, BOB, "checkin edit 1 1")
+    status = await say(core, ANN, "checkin status")
+    assert "who is outstanding is not shown" in status and "Marr: Ann" not in status
+
+
+def test_no_join_path_from_an_anonymous_answer_to_a_person():
+    table = AnonymousResponse.__table__
+    referenced = {fk.column.table.name for fk in table.foreign_keys}
+    assert referenced == {"cycles", "areas"}
+    assert not {"member_id", "participant_id", "identity_id", "created_at", "updated_at"} & set(
+        table.columns.keys()
+    )
+    assert str(table.c.id.type).startswith("VARCHAR")  # random, not a sequence
+    assert str(table.c.answered_on.type) == "DATE"  # the day only
+
+
+async def test_checkin_frameworks_lists_them(core):
+    answer = await say(core, BOB, "checkin frameworks")
+    assert answer.index("qi-3.2 - How good is our community learning") < answer.index(
+        "family-school"
+    )
+    assert "(12 questions, 6-point scale)" in answer
+    assert "checkin later" not in await say(core, BOB, "help checkin")  # hidden commands
+
+
+async def test_a_member_who_joins_an_area_later_can_still_answer(core, store, clock):
+    await say(core, ANN, "checkin start qi-3.2 questions=1 closes=2026-03-31")
+    dee = person("Dee")
+    clock.now += timedelta(days=1)
+    await say(core, dee, "me area Formartine")
+    assert "QUESTION 1 OF 1" in await say(core, dee, "checkin")
+
+
+async def test_the_action_plan(core, store, clock):
+    await say(core, ANN, "checkin start qi-3.2 questions=1,7 closes=2026-03-31")
+    answer = await say(
+        core,
+        ANN,
+        'action add "Develop a common evaluation framework" '
+        "owner=<@UBOB> due=2026-04-20 area=Marr question=7",
+        mentions=[BOB],
+    )
+    assert "Action 1 added for Marr owned by Bob due 20 Apr 2026." in answer
+    assert "Action 2 added for Marr owned by Ann." in await say(
+        core, ANN, 'action add "Share the evaluation report with all LLCP leads"'
+    )
+    assert "The due date 01 Jan 2026 is in the past." in await say(
+        core, ANN, 'action add "x" due=2026-01-01'
+    )
+    assert "There's no area called Mars." in await say(core, ANN, 'action add "x" area=Mars')
+    reminders = {k: r for k, r in (await outbox(store)).items() if k.startswith("action:1")}
+    assert sorted(r.due_at for r in reminders.values()) == [
+        datetime(2026, 4, 17, 8, 30, tzinfo=UTC),
+        datetime(2026, 4, 20, 8, 30, tzinfo=UTC),
+    ]
+    assert reminders["action:1:remind:3d"].member_id == 2
+    listing = await say(core, CAT, "actions area=Marr")
+    assert "ACTION PLAN FOR MARR: 0 OF 2 DONE" in listing
+    assert (
+        "1. Develop a common evaluation framework - Marr - Bob - due 20 Apr 2026 - open" in listing
+    )
+    assert "Only the action's owner or a coordinator" in await say(core, CAT, "action done 1")
+    assert "Action 1 is done" in await say(core, BOB, "action done 1")
+    assert {r.status for k, r in (await outbox(store)).items() if k.startswith("action:1")} == {
+        "cancelled"
+    }
+    assert "1 OF 2 DONE" in await say(core, ANN, "actions")
+    assert "There's no action 9." in await say(core, ANN, "action done 9")
