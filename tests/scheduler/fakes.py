@@ -1,0 +1,74 @@
+"""A virtual clock, and a fake Slack Web API that enforces Slack's per-channel limit in it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack_send import SlackSender
+from tests.bot.fake_slack import TOKEN, FakeSlack
+
+
+class VirtualClock:
+    """Time that moves only when someone sleeps: tests never wait for real."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._now.timestamp()
+
+    async def sleep(self, seconds: float) -> None:
+        self._now += timedelta(seconds=max(0.0, seconds))
+        await asyncio.sleep(0)
+
+    def advance(self, **delta: float) -> datetime:
+        self._now += timedelta(**delta)
+        return self._now
+
+
+@dataclass
+class LimitedSlack(FakeSlack):
+    """chat.postMessage at most once per second per channel (429 + Retry-After otherwise);
+    ``gone`` channels answer channel_not_found; ``script`` gives per-channel HTTP statuses to
+    answer first (e.g. [500, 500])."""
+
+    clock: VirtualClock | None = None
+    gone: set[str] = field(default_factory=set)
+    script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    accepted: list[tuple[float, str, str]] = field(default_factory=list)
+    refusals: list[tuple[float, str, int]] = field(default_factory=list)
+    _last: dict[str, float] = field(default_factory=dict)
+
+    async def _api(self, request: web.Request) -> web.Response:
+        if request.match_info["method"] != "chat.postMessage":
+            return await super()._api(request)
+        body = await self._body(request)
+        channel = str(body.get("channel"))
+        now = self.clock.monotonic() if self.clock else 0.0
+        if channel in self.gone:
+            return web.json_response({"ok": False, "error": "channel_not_found"})
+        planned = self.script.get(channel)
+        if planned:
+            status, headers = planned.pop(0)
+            self.refusals.append((now, channel, status))
+            return web.json_response({"ok": False, "error": "x"}, status=status, headers=headers)
+        if now - self._last.get(channel, float("-inf")) < 1.0:
+            self.refusals.append((now, channel, 429))
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+            )
+        self._last[channel] = now
+        self.accepted.append((now, channel, str(body.get("text", ""))))
+        return web.json_response({"ok": True, "channel": channel, "ts": f"{now:.6f}"})
+
+
+def slack_sender(fake: FakeSlack) -> SlackSender:
+    return SlackSender(AsyncWebClient(token=TOKEN, base_url=fake.api_url))

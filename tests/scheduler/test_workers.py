@@ -1,0 +1,174 @@
+"""Real `partnerbot worker` processes against a fake Slack Web API: several dispatchers share the
+outbox without sending anything twice, and a dispatcher killed mid-batch loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from dialogs.outbox import Kind, ToMember, queue
+from dialogs.views import View
+from storage.db import is_sqlite
+from storage.models import Identity, Member
+from storage.outbox import Status
+from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack
+
+BIN = Path(sys.executable).parent / "partnerbot"
+NOW = datetime.now(UTC)
+
+
+@dataclass
+class CountingSlack(FakeSlack):
+    """Counts the posts it accepted (answered ok). With ``kill_at``, the post with that number
+    is never answered: the fake kills the worker that sent it instead, and answers nothing
+    after that, so a post is "accepted" only if the worker could have recorded it."""
+
+    kill_at: int | None = None
+    victim: asyncio.subprocess.Process | None = None
+    accepted: Counter = field(default_factory=Counter)
+    received: int = 0
+    killed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def _api(self, request: web.Request) -> web.Response:
+        if request.match_info["method"] != "chat.postMessage":
+            return await super()._api(request)
+        body = await self._body(request)
+        self.received += 1
+        if self.killed.is_set() or (self.kill_at is not None and self.received >= self.kill_at):
+            if not self.killed.is_set():
+                self.killed.set()
+                # Let the worker record the posts already answered, then kill it mid-batch.
+                await asyncio.sleep(0.3)
+                assert self.victim is not None
+                self.victim.send_signal(signal.SIGKILL)
+            await asyncio.sleep(2)
+            return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+        self.accepted[str(body["text"])] += 1
+        return web.json_response({"ok": True, "channel": body["channel"], "ts": "1.0"})
+
+
+def worker_env(database_url: str, slack: FakeSlack) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNERBOT_")}
+    env.update(
+        {
+            "PARTNERBOT_DATABASE_URL": database_url,
+            "PARTNERBOT_SLACK_SIGNING_SECRET": SECRET,
+            "PARTNERBOT_SLACK_BOT_TOKEN": TOKEN,
+            "PARTNERBOT_SLACK_API_URL": slack.api_url,
+            "PARTNERBOT_OUTBOX_LEASE_SECONDS": "5",
+        }
+    )
+    return env
+
+
+async def start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        str(BIN),
+        "worker",
+        "--drain",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def finish(process: asyncio.subprocess.Process) -> int:
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), 120)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    if process.returncode not in (0, -signal.SIGKILL):
+        raise AssertionError(stderr.decode()[-2000:])
+    return process.returncode
+
+
+async def members_with_dms(store, count: int) -> list[int]:
+    """``count`` Slack members who have talked to the bot (their DM channels are stored)."""
+    async with store.unit() as uow:
+        members = [Member(display_name=f"m{n}", created_at=NOW) for n in range(count)]
+        uow.session.add_all(members)
+        await uow.session.flush()
+        uow.session.add_all(
+            Identity(
+                member_id=m.id,
+                platform="slack",
+                tenant_id="T1",
+                user_id=f"U{n}",
+                display_name=m.display_name,
+                dm_channel_id=f"D{n}",
+                created_at=NOW,
+                last_seen_at=NOW,
+            )
+            for n, m in enumerate(members)
+        )
+        return [m.id for m in members]
+
+
+async def announce(store, member_ids: list[int]) -> None:
+    async with store.unit() as uow:
+        for member_id in member_ids:
+            await queue(
+                uow,
+                key=f"meeting:1:announce:member:{member_id}",
+                kind=Kind.MEETING_ANNOUNCEMENT,
+                to=ToMember(member_id),
+                view=View(f"hello {member_id}"),
+                due_at=NOW,
+                now=NOW,
+            )
+
+
+async def test_two_worker_processes_on_postgresql_deliver_each_message_once(database_url, store):
+    if is_sqlite(database_url):
+        pytest.skip("on SQLite one process dispatches; see the kill test")
+    slack = CountingSlack()
+    await slack.start()
+    try:
+        member_ids = await members_with_dms(store, 1000)
+        await announce(store, member_ids)
+        env = worker_env(database_url, slack)
+        workers = [await start_worker(env), await start_worker(env)]
+        await asyncio.gather(*(finish(w) for w in workers))
+    finally:
+        await slack.close()
+    assert sum(slack.accepted.values()) == 1000
+    assert set(slack.accepted) == {f"hello {m}" for m in member_ids}
+    assert max(slack.accepted.values()) == 1  # nothing delivered twice
+    async with store.unit() as uow:
+        assert await uow.outbox.counts() == {Status.SENT: 1000}
+
+
+async def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_nothing(database_url, store):
+    slack = CountingSlack(kill_at=100)
+    await slack.start()
+    try:
+        member_ids = await members_with_dms(store, 300)
+        await announce(store, member_ids)
+        env = worker_env(database_url, slack)
+        slack.victim = await start_worker(env)
+        assert await finish(slack.victim) == -signal.SIGKILL
+        assert slack.killed.is_set()
+        delivered_before = sum(slack.accepted.values())
+        assert 0 < delivered_before < 300
+        async with store.unit() as uow:
+            counts = await uow.outbox.counts()
+        assert counts[Status.SENT] == delivered_before  # every accepted post was recorded
+        slack.kill_at, slack.killed = None, asyncio.Event()
+        assert await finish(await start_worker(env)) == 0  # restart: waits out the lease
+    finally:
+        await slack.close()
+    assert set(slack.accepted) == {f"hello {m}" for m in member_ids}
+    assert max(slack.accepted.values()) == 1
+    async with store.unit() as uow:
+        assert await uow.outbox.counts() == {Status.SENT: 300}
