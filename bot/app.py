@@ -1,0 +1,88 @@
+"""create_app(settings): the one place where the parts are put together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.delivery import build_delivery
+from config.frameworks import load_frameworks
+from config.settings import Environment, Settings
+from dialogs.core import Partnerbot, utcnow
+from dialogs.turn import Partnership
+from scheduler.runner import DeliveryService
+from storage.db import create_engine
+from storage.repositories import Store
+
+logger = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+DELIVERY = web.AppKey("delivery", DeliveryService)
+STORE = web.AppKey("store", Store)
+CORE = web.AppKey("core", Partnerbot)
+
+MAX_BODY = 1024 * 1024
+
+
+def partnership_of(settings: Settings) -> Partnership:
+    extra = [Path(settings.frameworks_dir)] if settings.frameworks_dir else []
+    return Partnership(
+        frameworks=load_frameworks(*extra),
+        public_url=settings.base_url,
+        timezone=settings.timezone,
+        admins=frozenset(settings.admins),
+        first_contact_becomes_coordinator=(
+            settings.env is Environment.DEVELOPMENT and not settings.admins
+        ),
+    )
+
+
+def create_core(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Partnerbot:
+    store = Store(create_engine(settings.database_url))
+    return Partnerbot(store, partnership_of(settings), clock=clock)
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+    core = create_core(settings, clock=clock)
+    app[SETTINGS] = settings
+    app[CORE] = core
+    app[STORE] = core.store
+    app.router.add_get("/healthz", healthz)
+
+    # Imported here so a deployment with one platform never loads the other's SDK.
+    if settings.teams_enabled:
+        from bot.teams import setup_teams
+
+        setup_teams(app, settings, core)
+    if settings.slack_enabled:
+        from bot.slack import setup_slack
+
+        setup_slack(app, settings, core)
+
+    if settings.dispatcher_in_web:
+        app.cleanup_ctx.append(_delivery)
+    app.on_cleanup.append(_close_store)
+    return app
+
+
+async def _delivery(app: web.Application) -> AsyncIterator[None]:
+    """The dispatcher runs beside the web server unless workers do it (APScheduler must start
+    inside the running loop, hence the startup hook)."""
+    delivery = build_delivery(app[SETTINGS], app[STORE], jobs=app[CORE].run_jobs)
+    app[DELIVERY] = delivery
+    delivery.start()
+    yield
+    await delivery.stop()
+
+
+async def _close_store(app: web.Application) -> None:
+    await app[STORE].close()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})

@@ -1,0 +1,170 @@
+"""The ``partnerbot`` command: serve, chat, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from config.settings import Settings, SettingsError, load_settings
+from scheduler.runner import DeliveryService
+from storage.repositories import Store
+
+logger = logging.getLogger("partnerbot")
+
+
+def _load() -> Settings:
+    try:
+        return load_settings(env_file=".env")
+    except SettingsError as error:
+        sys.stderr.write(f"partnerbot: {error}\n")
+        raise SystemExit(2) from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings, *, host: str | None, port: int | None) -> None:
+    from bot.app import create_app
+
+    host = host or settings.host
+    port = port or settings.port
+    if settings.teams_enabled and settings.teams_auth_disabled and not _is_loopback(host):
+        logger.warning(
+            "Teams has no app id, so its requests are not authenticated: "
+            "listening on 127.0.0.1 only, not %s",
+            host,
+        )
+        host = "127.0.0.1"
+    app = create_app(settings)
+    base = f"http://{host}:{port}"
+    lines = [f"partnerbot ({settings.env}) on {base}", f"  health:  GET  {base}/healthz"]
+    if settings.teams_enabled:
+        auth = "no auth: local emulator mode" if settings.teams_auth_disabled else "auth on"
+        lines.append(f"  Teams:   POST {base}/api/messages ({auth})")
+    if settings.slack_enabled:
+        lines.append(f"  Slack:   POST {base}/slack/events")
+    else:
+        lines.append("  Slack:   off (set PARTNERBOT_SLACK_SIGNING_SECRET and _BOT_TOKEN)")
+    lines.append(
+        "Talk to it: `partnerbot chat` in another terminal, or the Microsoft 365 Agents Playground:"
+    )
+    lines.append(
+        "  TEAMSAPPTESTER_BROWSER=none npx @microsoft/m365agentsplayground start "
+        f"-e {base}/api/messages -c msteams"
+    )
+    print("\n".join(lines), flush=True)  # noqa: T201 - the banner is for the person at the console
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+
+
+def db_upgrade(settings: Settings) -> None:
+    from storage.migrate import upgrade
+
+    upgrade(settings.database_url)
+    print(f"database is up to date: {_safe_url(settings.database_url)}")  # noqa: T201
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def _chat(settings: Settings, name: str | None) -> None:
+    from bot.app import create_core
+    from bot.console import chat
+
+    core = create_core(settings)
+    try:
+        await chat(core, name=name)
+    finally:
+        await core.store.close()
+
+
+async def _worker(settings: Settings, *, drain: bool) -> None:
+    import signal
+
+    from bot.app import create_core
+    from bot.delivery import build_delivery
+
+    core = create_core(settings)
+    store = core.store
+    delivery = build_delivery(settings, store, jobs=core.run_jobs)
+    try:
+        if drain:
+            await _drain(delivery, store)
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        delivery.start()
+        logger.info("worker %s dispatching; stop with Ctrl-C", delivery.owner)
+        await stop.wait()
+    finally:
+        await delivery.stop()
+        await store.close()
+
+
+async def _drain(delivery: DeliveryService, store: Store) -> None:
+    """Dispatch until nothing due is left (tests and one-off runs)."""
+    from datetime import UTC, datetime
+
+    while True:
+        report = await delivery.tick()
+        async with store.unit() as uow:
+            left = await uow.outbox.outstanding(datetime.now(UTC))
+        if not left and not report.claimed:
+            return
+        if report.refused or not report.claimed:
+            await asyncio.sleep(0.2)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="partnerbot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the web server (Teams and Slack)")
+    serve_parser.add_argument("--host")
+    serve_parser.add_argument("--port", type=int)
+    chat_parser = commands.add_parser("chat", help="talk to the bot in this terminal")
+    chat_parser.add_argument("--name", help="who you are (default: your login name)")
+    worker_parser = commands.add_parser("worker", help="run the delivery engine on its own")
+    worker_parser.add_argument(
+        "--drain", action="store_true", help="send everything due, then exit"
+    )
+    db_parser = commands.add_parser("db", help="database commands")
+    db_commands = db_parser.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply the migrations")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Library chatter at INFO (every scheduler tick, every migration plugin) drowns our own.
+    for noisy in ("alembic.runtime.plugins", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = _load()
+    if args.command == "serve":
+        serve(settings, host=args.host, port=args.port)
+    elif args.command == "chat":
+        logging.getLogger().setLevel(logging.WARNING)
+        asyncio.run(_chat(settings, args.name))
+    elif args.command == "worker":
+        asyncio.run(_worker(settings, drain=args.drain))
+    elif args.command == "db":
+        db_upgrade(settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Putting the delivery engine together: the platform senders, the dispatcher, its schedule."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from config.settings import Settings
+from scheduler.clock import Clock, SystemClock
+from scheduler.delivery import Sender
+from scheduler.dispatcher import Dispatcher, DispatchPolicy
+from scheduler.runner import DeliveryService
+from storage.db import is_sqlite
+from storage.repositories import Store
+
+
+def owner_id() -> str:
+    """Who holds a lease: host, process, and a nonce (pids repeat across restarts)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def build_senders(settings: Settings) -> dict[str, Sender]:
+    senders: dict[str, Sender] = {}
+    if settings.slack_bot_token:
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        from bot.slack_send import SlackSender
+
+        client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        senders["slack"] = SlackSender(client)
+    if settings.teams_enabled:
+        from bot.teams_send import TeamsSender
+
+        senders["teams"] = TeamsSender.from_settings(settings)
+    return senders
+
+
+def build_delivery(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Clock | None = None,
+    jobs: Callable[[datetime], Awaitable[None]] | None = None,
+) -> DeliveryService:
+    clock = clock or SystemClock()
+    dispatcher = Dispatcher(
+        store,
+        build_senders(settings),
+        clock=clock,
+        owner=owner_id(),
+        single_process=is_sqlite(settings.database_url),
+        policy=DispatchPolicy(lease=timedelta(seconds=settings.outbox_lease_seconds)),
+    )
+    return DeliveryService(dispatcher, clock, interval=settings.dispatch_interval, jobs=jobs)

@@ -1,0 +1,508 @@
+"""The Slack edge: slack-bolt on our aiohttp app at ``POST /slack/events``.
+
+Bolt verifies the signature and the timestamp, answers url_verification and acks; the listeners
+here parse the payload once into an ``IncomingMessage``, call the core and render its replies.
+Bolt's default mode runs a listener after the ack, so the core's time never delays the ack.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiohttp import ClientError, web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack_blocks import images_of, render_blocks, render_fallback
+from config.settings import Settings, SettingsError
+from dialogs.core import Partnerbot
+from dialogs.messages import (
+    ConversationAddress,
+    ConversationKind,
+    FormValue,
+    IncomingMessage,
+    Mention,
+    Platform,
+    PlatformUser,
+)
+from dialogs.views import Reply, Tone, View, text_reply
+
+logger = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+SORRY = "Sorry, something went wrong. Please try again in a moment."
+# Button action ids are ``cmd:<n>`` (bot/slack_blocks.py); the value is the command.
+BUTTON_ACTION = re.compile(r"^cmd:\d+$")
+# A link button (``link:<n>``) opens its URL in the member's browser; Slack still tells the app.
+LINK_ACTION = re.compile(r"^link:\d+$")
+MAX_ALT_TEXT = 1000
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
+
+
+def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> None:
+    bolt = create_bolt_app(settings, core)
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    app.router.add_post(EVENTS_PATH, events)
+
+
+def create_bolt_app(settings: Settings, core: Partnerbot) -> AsyncApp:
+    if not (settings.slack_signing_secret and settings.slack_bot_token):
+        raise SettingsError(
+            "Slack needs both PARTNERBOT_SLACK_SIGNING_SECRET and PARTNERBOT_SLACK_BOT_TOKEN"
+        )
+    client = AsyncWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        # slack_sdk retries only connection errors by default; a 429 carries Retry-After.
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+    # The token travels in the client; passing it to AsyncApp too only logs that it is unused.
+    bolt = AsyncApp(name="partnerbot", signing_secret=settings.slack_signing_secret, client=client)
+    edge = SlackEdge(core)
+    bolt.command(settings.slack_command)(edge.on_command)
+    bolt.event("app_mention")(edge.on_mention)
+    bolt.event("message")(edge.on_message)
+    bolt.action(BUTTON_ACTION)(edge.on_button)
+    bolt.action(LINK_ACTION)(edge.on_link)
+    return bolt
+
+
+class UserNames:
+    """Display names from users.info, remembered for a while so a busy channel does not spend
+    one Web API call per message on them. Only a convenience: the database has the names too."""
+
+    def __init__(self, *, size: int = 4096, ttl: float = 3600.0) -> None:
+        self._size = size
+        self._ttl = ttl
+        self._names: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    async def of(self, client: AsyncWebClient, user_id: str, *, fallback: str = "") -> str:
+        now = time.monotonic()
+        cached = self._names.get(user_id)
+        if cached is not None and cached[0] > now:
+            return cached[1] or fallback
+        name = ""
+        try:
+            response = await client.users_info(user=user_id)
+            name = _name_of(response.get("user") or {})
+        except SlackApiError as error:
+            logger.warning("users.info failed: %s", error.response.get("error"))
+        except (TimeoutError, ClientError) as error:
+            logger.warning("users.info failed: %s", type(error).__name__)
+        self._names[user_id] = (now + self._ttl, name)
+        self._names.move_to_end(user_id)
+        while len(self._names) > self._size:
+            self._names.popitem(last=False)
+        return name or fallback
+
+
+def _name_of(user: Mapping[str, Any]) -> str:
+    profile = user.get("profile") or {}
+    for name in (
+        profile.get("display_name"),
+        profile.get("real_name"),
+        user.get("real_name"),
+        user.get("name"),
+    ):
+        if name:
+            return str(name)
+    return ""
+
+
+class SlackEdge:
+    """The listeners. Each turns one Slack payload into an IncomingMessage and sends the replies
+    back the way that payload allows: response_url, a thread, an ephemeral message or the DM."""
+
+    def __init__(self, core: Partnerbot) -> None:
+        self._core = core
+        self._names = UserNames()
+
+    async def on_command(
+        self,
+        ack: Any,
+        command: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+    ) -> None:
+        await ack()
+        team_id = context.team_id or command.get("team_id") or ""
+        user_id = command["user_id"]
+        text, mentions = await self._text(client, command.get("text") or "", bot_user_id=None)
+        conversation = await self._address(
+            client,
+            team_id=team_id,
+            user_id=user_id,
+            channel_id=command.get("channel_id") or "",
+            channel_name=command.get("channel_name") or "",
+            bot_is_member=False,
+        )
+        sender = await self._sender(client, team_id, user_id, command.get("user_name") or "")
+        replies = await self._handle(
+            IncomingMessage(sender, conversation, text, mentions), source="command"
+        )
+        for reply in replies:
+            await respond_reply(respond, client, reply, user_id=user_id)
+
+    async def on_mention(
+        self,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        if event.get("bot_id") or not event.get("user"):
+            return
+        team_id = context.team_id or ""
+        channel = event["channel"]
+        thread = event.get("thread_ts") or event.get("ts")
+        text, mentions = await self._text(
+            client, event.get("text") or "", bot_user_id=context.bot_user_id
+        )
+        message = IncomingMessage(
+            sender=await self._sender(client, team_id, event["user"]),
+            conversation=ConversationAddress(
+                Platform.SLACK, team_id, channel, kind_of(channel), thread_id=thread
+            ),
+            text=text,
+            mentions=mentions,
+            event_id=body.get("event_id"),
+        )
+        for reply in await self._handle(message, source="app_mention"):
+            await post_reply(
+                client,
+                reply,
+                channel=channel,
+                thread_ts=thread,
+                only_for=event["user"] if reply.private else None,
+            )
+
+    async def on_message(
+        self,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        # Only a person's own words in their DM with the bot; channel messages reach the bot as
+        # app_mention, and edits, joins and bots' messages (our own included) are not commands.
+        if (
+            event.get("channel_type") != "im"
+            or event.get("subtype")
+            or event.get("bot_id")
+            or not event.get("user")
+        ):
+            return
+        team_id = context.team_id or ""
+        channel = event["channel"]
+        text, mentions = await self._text(
+            client, event.get("text") or "", bot_user_id=context.bot_user_id
+        )
+        message = IncomingMessage(
+            sender=await self._sender(client, team_id, event["user"]),
+            conversation=ConversationAddress(
+                Platform.SLACK,
+                team_id,
+                channel,
+                ConversationKind.PERSONAL,
+                thread_id=event.get("thread_ts"),
+            ),
+            text=text,
+            mentions=mentions,
+            event_id=body.get("event_id"),
+        )
+        for reply in await self._handle(message, source="message.im"):
+            await post_reply(client, reply, channel=channel, thread_ts=event.get("thread_ts"))
+
+    async def on_button(
+        self,
+        ack: Any,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+    ) -> None:
+        await ack()
+        user = body.get("user") or {}
+        user_id = user["id"]
+        team_id = context.team_id or user.get("team_id") or ""
+        channel = body.get("channel") or {}
+        container = body.get("container") or {}
+        ephemeral = bool(container.get("is_ephemeral"))
+        # A button in App Home or a modal has no channel: answer in the member's DM.
+        conversation = await self._address(
+            client,
+            team_id=team_id,
+            user_id=user_id,
+            channel_id=channel.get("id") or container.get("channel_id") or "",
+            channel_name=channel.get("name") or "",
+            bot_is_member=not ephemeral,
+        )
+        text, mentions = await self._text(client, action.get("value") or "", bot_user_id=None)
+        trigger = body.get("trigger_id") or action.get("action_ts")
+        message = IncomingMessage(
+            sender=await self._sender(client, team_id, user_id, user.get("username") or ""),
+            conversation=conversation,
+            text=text,
+            mentions=mentions,
+            form=form_values(body.get("state") or {}),
+            event_id=f"action:{trigger}" if trigger else None,
+            is_button=True,
+        )
+        replies = await self._handle(message, source="block_actions")
+        # In the member's DM with the bot, answer as a message; elsewhere only they see it.
+        in_dm = conversation.is_private and not ephemeral
+        for reply in replies:
+            if in_dm or respond.response_url is None:
+                await post_reply(client, reply, channel=conversation.conversation_id)
+            else:
+                await respond_reply(respond, client, reply, user_id=user_id)
+
+    async def on_link(self, ack: Any) -> None:
+        # The browser opens the link; there is nothing to run, but Slack wants its ack.
+        await ack()
+
+    async def _handle(self, message: IncomingMessage, *, source: str) -> Sequence[Reply]:
+        try:
+            return await self._core.handle(message)
+        except Exception as error:
+            # The traceback's frames, not the exception's message: that can quote the member.
+            logger.error(
+                "the core failed on a Slack %s (%s)\n%s",
+                source,
+                type(error).__name__,
+                "".join(traceback.format_tb(error.__traceback__)),
+            )
+            return (text_reply(SORRY, tone=Tone.WARNING),)
+
+    async def _sender(
+        self, client: AsyncWebClient, team_id: str, user_id: str, fallback: str = ""
+    ) -> PlatformUser:
+        name = await self._names.of(client, user_id, fallback=fallback)
+        return PlatformUser(Platform.SLACK, team_id, user_id, name)
+
+    async def _text(
+        self, client: AsyncWebClient, raw: str, *, bot_user_id: str | None
+    ) -> tuple[str, tuple[Mention, ...]]:
+        """The command text with the bot's own mention removed and Slack's entities decoded;
+        people mentioned stay in the text as ``<@id>`` and are listed with their names."""
+        if bot_user_id:
+            raw = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", raw)
+        mentions: dict[str, Mention] = {}
+        for match in _MENTION.finditer(raw):
+            user_id = match.group(1)
+            if user_id not in mentions:
+                name = await self._names.of(client, user_id, fallback=match.group(2) or "")
+                mentions[user_id] = Mention(user_id, name)
+        return unescape(raw).strip(), tuple(mentions.values())
+
+    async def _address(
+        self,
+        client: AsyncWebClient,
+        *,
+        team_id: str,
+        user_id: str,
+        channel_id: str,
+        channel_name: str,
+        bot_is_member: bool,
+    ) -> ConversationAddress:
+        kind = kind_of(channel_id, channel_name) if channel_id else ConversationKind.PERSONAL
+        name = channel_name if kind is not ConversationKind.PERSONAL else ""
+        if kind is ConversationKind.PERSONAL and not (bot_is_member and channel_id):
+            # A slash command works in any DM, also one between two people, and App Home has no
+            # channel: the place the bot reaches the member privately is its own DM with them.
+            direct = await _open_dm(client, user_id)
+            if direct is not None:
+                channel_id = direct
+            elif channel_id:
+                kind = ConversationKind.GROUP
+        return ConversationAddress(Platform.SLACK, team_id, channel_id, kind, name=name)
+
+
+def kind_of(channel_id: str, channel_name: str = "") -> ConversationKind:
+    if channel_name == "directmessage" or channel_id.startswith("D"):
+        return ConversationKind.PERSONAL
+    if channel_name == "privategroup" or channel_name.startswith("mpdm-"):
+        return ConversationKind.GROUP
+    if channel_id.startswith("G"):
+        return ConversationKind.GROUP
+    return ConversationKind.CHANNEL
+
+
+def unescape(text: str) -> str:
+    """Slack sends ``&``, ``<`` and ``>`` typed by a person as entities."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def form_values(state: Mapping[str, Any]) -> tuple[FormValue, ...]:
+    """The inputs of a message or modal (``state.values``: block_id, then action_id), named by
+    action_id, which bot/slack_blocks.py sets to the view input's name. Inputs left empty or
+    unchosen are left out."""
+    values: list[FormValue] = []
+    for block in (state.get("values") or {}).values():
+        for action_id, element in block.items():
+            value = _element_value(element)
+            if value is not None:
+                values.append(FormValue(action_id, value))
+    return tuple(values)
+
+
+def _element_value(element: Mapping[str, Any]) -> str | None:
+    for key in (
+        "value",
+        "selected_date",
+        "selected_time",
+        "selected_user",
+        "selected_conversation",
+        "selected_channel",
+    ):
+        if element.get(key) is not None:
+            return str(element[key])
+    if element.get("selected_option"):
+        return str(element["selected_option"].get("value", ""))
+    for key in ("selected_options", "selected_users", "selected_conversations"):
+        if element.get(key) is not None:
+            items = element[key]
+            return ",".join(str(i.get("value", "")) if isinstance(i, dict) else i for i in items)
+    return None
+
+
+async def _open_dm(client: AsyncWebClient, user_id: str) -> str | None:
+    try:
+        response = await client.conversations_open(users=user_id)
+    except SlackApiError as error:
+        logger.warning("conversations.open failed: %s", error.response.get("error"))
+        return None
+    except (TimeoutError, ClientError) as error:
+        logger.warning("conversations.open failed: %s", type(error).__name__)
+        return None
+    return (response.get("channel") or {}).get("id")
+
+
+# -- sending: a reply -> Web API calls ---------------------------------------------------------
+
+
+async def post_reply(
+    client: AsyncWebClient,
+    reply: Reply,
+    *,
+    channel: str,
+    thread_ts: str | None = None,
+    only_for: str | None = None,
+) -> None:
+    """Post one reply in ``channel`` (as an ephemeral message seen only by the member
+    ``only_for``, when set), then upload its charts."""
+    if only_for is None:
+        if await _post(client.chat_postMessage, reply, channel=channel, thread_ts=thread_ts):
+            await upload_images(client, reply.view, channel=channel, thread_ts=thread_ts)
+    elif await _post(
+        client.chat_postEphemeral, reply, channel=channel, user=only_for, thread_ts=thread_ts
+    ):
+        await _upload_privately(client, reply.view, user_id=only_for)
+
+
+async def respond_reply(
+    respond: AsyncRespond, client: AsyncWebClient, reply: Reply, *, user_id: str
+) -> None:
+    """Send one reply through the response_url, seen only by the member who asked, then upload
+    its charts where only they see them too."""
+    if await _respond(respond, reply):
+        await _upload_privately(client, reply.view, user_id=user_id)
+
+
+async def upload_images(
+    client: AsyncWebClient, view: View, *, channel: str, thread_ts: str | None = None
+) -> None:
+    """The view's pictures as files in ``channel`` (files.getUploadURLExternal, the upload,
+    files.completeUploadExternal), since Block Kit shows images only from a public URL."""
+    images = images_of(view)
+    if not images:
+        return
+    uploads = [
+        {
+            "file": image.data,
+            "filename": f"{_file_stem(image.title)}.png",
+            "title": image.title or "Chart",
+            "alt_txt": (image.alt or image.title)[:MAX_ALT_TEXT] or None,
+        }
+        for image in images
+    ]
+    try:
+        await client.files_upload_v2(file_uploads=uploads, channel=channel, thread_ts=thread_ts)
+    except SlackApiError as error:
+        logger.error("Slack refused a chart: %s", error.response.get("error"))
+    except SlackRequestError as error:
+        # The upload itself failed (slack_sdk says so with the status, never the content).
+        logger.error("a chart could not be uploaded: %s", error)
+    except (TimeoutError, ClientError) as error:
+        logger.error("Slack could not be reached for a chart: %s", type(error).__name__)
+
+
+async def _upload_privately(client: AsyncWebClient, view: View, *, user_id: str) -> None:
+    # A file cannot be ephemeral: a chart meant for one member goes to their DM with the bot,
+    # which also works where the bot is not in the channel (a slash command can come from any).
+    if not images_of(view):
+        return
+    channel = await _open_dm(client, user_id)
+    if channel is not None:
+        await upload_images(client, view, channel=channel)
+
+
+def _file_stem(title: str) -> str:
+    return re.sub(r"[^\w-]+", "-", title.lower()).strip("-")[:80] or "chart"
+
+
+async def _post(method: Any, reply: Reply, **arguments: Any) -> bool:
+    """Send one reply with a Web API method (chat.postMessage or chat.postEphemeral); whether
+    Slack took it."""
+    arguments = {key: value for key, value in arguments.items() if value is not None}
+    try:
+        await method(
+            text=render_fallback(reply.view), blocks=render_blocks(reply.view) or None, **arguments
+        )
+    except SlackApiError as error:
+        logger.error("Slack refused a reply: %s", error.response.get("error"))
+    except (TimeoutError, ClientError) as error:
+        logger.error("Slack could not be reached for a reply: %s", type(error).__name__)
+    else:
+        return True
+    return False
+
+
+async def _respond(respond: AsyncRespond, reply: Reply) -> bool:
+    """Send one reply through the response_url; whether it was taken."""
+    try:
+        response = await respond(
+            text=render_fallback(reply.view),
+            blocks=render_blocks(reply.view) or None,
+            response_type="ephemeral",
+            replace_original=False,
+        )
+    except (TimeoutError, ClientError) as error:
+        logger.error("the response_url could not be reached: %s", type(error).__name__)
+        return False
+    if response.status_code != 200:
+        logger.error("the response_url refused a reply: HTTP %s", response.status_code)
+        return False
+    return True

@@ -1,0 +1,399 @@
+"""The Teams edge: botbuilder's CloudAdapter and a TeamsActivityHandler at ``POST /api/messages``.
+
+The adapter checks the Bot Framework token (none with an empty app id: the local emulator) and
+sends replies through the Bot Connector. The handler parses each activity once into our frozen
+dataclasses, calls the core and renders its replies (bot/teams_cards.py). All of botbuilder stays
+in bot/teams*.py, so moving to its successor SDK touches only these modules.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from aiohttp import web
+from botbuilder.core import InvokeResponse, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
+from botbuilder.schema import (
+    Activity,
+    AdaptiveCardInvokeResponse,
+    ChannelAccount,
+    ConversationAccount,
+)
+from msrest.exceptions import DeserializationError
+
+from bot.teams_cards import render_activity
+from config.settings import Settings, SettingsError
+from dialogs.core import Partnerbot
+from dialogs.messages import (
+    ConversationAddress,
+    ConversationKind,
+    FormValue,
+    IncomingMessage,
+    MembersJoined,
+    Mention,
+    Platform,
+    PlatformUser,
+)
+from dialogs.views import Reply, Tone, text_reply
+
+logger = logging.getLogger(__name__)
+
+MESSAGES_PATH = "/api/messages"
+SORRY = "Sorry, something went wrong. Please try again in a moment."
+CARD_ACTION = "adaptiveCard/action"
+THREAD_MARKER = ";messageid="
+
+_KINDS = {
+    "personal": ConversationKind.PERSONAL,
+    "channel": ConversationKind.CHANNEL,
+    "groupChat": ConversationKind.GROUP,
+}
+_REPEATED_MENTION = re.compile(r"(<@([^>\s]+)>)(?:\s*<@\2>)+")
+
+
+@dataclass(frozen=True, slots=True)
+class BotFrameworkConfig:
+    """The attributes ConfigurationBotFrameworkAuthentication reads, taken from our settings."""
+
+    APP_ID: str
+    APP_PASSWORD: str
+    APP_TYPE: str
+    APP_TENANTID: str
+
+
+class MessageInvokeResponse(AdaptiveCardInvokeResponse):
+    """An Action.Execute answer whose value is a message: the SDK types ``value`` as a dict,
+    which msrest cannot serialise from a string."""
+
+    _attribute_map = {
+        **AdaptiveCardInvokeResponse._attribute_map,
+        "value": {"key": "value", "type": "str"},
+    }
+
+
+TEAMS_ADAPTER = web.AppKey("teams_adapter", CloudAdapter)
+TEAMS_BOT = web.AppKey("teams_bot", TeamsActivityHandler)
+
+
+def setup_teams(app: web.Application, settings: Settings, core: Partnerbot) -> None:
+    if settings.is_production and settings.teams_auth_disabled:
+        raise SettingsError(
+            "production never accepts unauthenticated Teams traffic: set "
+            "PARTNERBOT_TEAMS_APP_ID and PARTNERBOT_TEAMS_APP_PASSWORD"
+        )
+    adapter = create_adapter(settings)
+    app[TEAMS_ADAPTER] = adapter
+    app[TEAMS_BOT] = PartnerbotTeams(core)
+    app.router.add_post(MESSAGES_PATH, messages)
+
+
+def create_adapter(settings: Settings) -> CloudAdapter:
+    config = BotFrameworkConfig(
+        APP_ID=settings.teams_app_id,
+        APP_PASSWORD=settings.teams_app_password,
+        APP_TYPE=settings.teams_app_type,
+        APP_TENANTID=settings.teams_tenant_id,
+    )
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+    adapter.on_turn_error = on_turn_error
+    return adapter
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """Refuse what is not an activity with a 4xx before the SDK sees it (it answers 500)."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(text="expected an application/json activity")
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="the body is not JSON") from None
+    problem = activity_problem(body)
+    if problem:
+        raise web.HTTPBadRequest(text=problem)
+    response = await request.app[TEAMS_ADAPTER].process(request, request.app[TEAMS_BOT])
+    return response if response is not None else web.Response(status=201)
+
+
+def activity_problem(body: Any) -> str | None:
+    """What makes ``body`` unusable as a Bot Framework activity, or None."""
+    if not isinstance(body, dict):
+        return "an activity is a JSON object"
+    if not isinstance(body.get("type"), str) or not body["type"]:
+        return "the activity has no type"
+    if not isinstance(body.get("serviceUrl"), str) or not body["serviceUrl"]:
+        return "the activity has no serviceUrl"
+    for field in ("conversation", "from", "recipient"):
+        part = body.get(field)
+        if not isinstance(part, dict) or not isinstance(part.get("id"), str) or not part["id"]:
+            return f"the activity has no {field}.id"
+    try:
+        Activity().deserialize(body)
+    except DeserializationError:
+        return "the activity is malformed"
+    return None
+
+
+async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+    """Anything the handler did not catch, such as the Bot Connector refusing a send."""
+    logger.error(
+        "Teams turn failed on a %s activity: %s",
+        turn_context.activity.type,
+        type(error).__name__,
+        exc_info=error,
+    )
+
+
+class PartnerbotTeams(TeamsActivityHandler):
+    def __init__(self, core: Partnerbot) -> None:
+        self._core = core
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        message = incoming_message(turn_context.activity)
+        if message is not None:
+            await self._answer(turn_context, self._core.handle(message))
+
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        # Overrides the Teams dispatch, which asks the connector about every member added (and
+        # fails the turn if it cannot); we ask only for the names Teams left out.
+        if turn_context.activity.members_added:
+            event = await with_names(turn_context, members_joined(turn_context.activity))
+            await self._answer(turn_context, self._core.members_joined(event))
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        # Teams also sends conversationUpdate with the bot in membersAdded for the same install;
+        # that one welcomes, so this one only registers the installer and the conversation.
+        activity = turn_context.activity
+        event = MembersJoined(
+            conversation_address(activity),
+            members=(sender_of(activity),),
+            bot_added=False,
+            event_id=activity.id,
+        )
+        await self._answer(
+            turn_context, self._core.members_joined(await with_names(turn_context, event))
+        )
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        # Returning the body as an msrest model: under CloudAdapter the stock adaptive card
+        # handler's dict body crashes with "'dict' object has no attribute 'is_xml_model'".
+        activity = turn_context.activity
+        if activity.name != CARD_ACTION:
+            return await super().on_invoke_activity(turn_context)
+        message = executed_message(activity)
+        if message is None:
+            return InvokeResponse(
+                status=400,
+                body=AdaptiveCardInvokeResponse(
+                    status_code=400,
+                    type="application/vnd.microsoft.error",
+                    value={"code": "BadRequest", "message": "The action carries no command."},
+                ),
+            )
+        await self._answer(turn_context, self._core.handle(message))
+        return InvokeResponse(
+            status=200,
+            body=MessageInvokeResponse(
+                status_code=200, type="application/vnd.microsoft.activity.message", value="Done."
+            ),
+        )
+
+    async def _answer(self, turn_context: TurnContext, work: Awaitable[Sequence[Reply]]) -> None:
+        try:
+            replies = await work
+        except Exception:
+            # The traceback, never the message text: that is the member's.
+            logger.exception("partnerbot failed on a Teams %s activity", turn_context.activity.type)
+            replies = (text_reply(SORRY, tone=Tone.WARNING),)
+        # Teams has no ephemeral messages: private replies go to this conversation for now (a
+        # later issue routes them to the member's personal chat).
+        activities = [render_activity(reply.view) for reply in replies]
+        if activities:
+            # The turn context addresses each as a reply, so in a channel it joins the thread.
+            await turn_context.send_activities(activities)
+
+
+# -- parsing: a Teams activity -> our frozen dataclasses -----------------------------------------
+
+
+def incoming_message(activity: Activity) -> IncomingMessage | None:
+    """A typed message or an Action.Submit press; None for anything with neither."""
+    sender = sender_of(activity)
+    conversation = conversation_address(activity)
+    value = activity.value if isinstance(activity.value, dict) else None
+    if value is not None and isinstance(value.get("command"), str):
+        return button_press(sender, conversation, value, event_id=activity.id)
+    if activity.text is None:
+        return None
+    text, mentions = text_and_mentions(activity)
+    return IncomingMessage(sender, conversation, text, mentions=mentions, event_id=activity.id)
+
+
+def executed_message(activity: Activity) -> IncomingMessage | None:
+    """An Action.Execute press (invoke ``adaptiveCard/action``): ``value.action.data.command``."""
+    value = activity.value if isinstance(activity.value, dict) else {}
+    action = value.get("action")
+    data = action.get("data") if isinstance(action, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("command"), str):
+        return None
+    return button_press(
+        sender_of(activity), conversation_address(activity), data, event_id=activity.id
+    )
+
+
+def button_press(
+    sender: PlatformUser,
+    conversation: ConversationAddress,
+    data: dict[str, Any],
+    *,
+    event_id: str | None,
+) -> IncomingMessage:
+    form = tuple(
+        FormValue(name, value)
+        for name, value in data.items()
+        if name != "command" and isinstance(value, str)
+    )
+    return IncomingMessage(
+        sender, conversation, data["command"], form=form, event_id=event_id, is_button=True
+    )
+
+
+def text_and_mentions(activity: Activity) -> tuple[str, tuple[Mention, ...]]:
+    """The text with the bot's own mention removed and other people's written as ``<@id>``."""
+    text = activity.text or ""
+    bot_id = activity.recipient.id if activity.recipient else None
+    mentions: dict[str, Mention] = {}
+    for entity in TurnContext.get_mentions(activity):
+        properties = entity.additional_properties or {}
+        mentioned = properties.get("mentioned")
+        if not isinstance(mentioned, dict) or not isinstance(mentioned.get("id"), str):
+            continue
+        user_id, name = mentioned["id"], str(mentioned.get("name") or "")
+        shown = properties.get("text") or f"<at>{name}</at>"
+        if user_id == bot_id:
+            text = text.replace(shown, "", 1)
+            continue
+        text = text.replace(shown, f"<@{user_id}>", 1)
+        mentions.setdefault(user_id, Mention(user_id, name))
+    # Teams may mention a two-word name as two <at> tags for the same person.
+    text = _REPEATED_MENTION.sub(r"\1", text)
+    return text.strip(), tuple(mentions.values())
+
+
+def members_joined(activity: Activity) -> MembersJoined:
+    bot_id = activity.recipient.id
+    added: list[ChannelAccount] = list(activity.members_added or ())
+    bot_added = any(member.id == bot_id for member in added)
+    tenant = tenant_of(activity)
+    members = [
+        PlatformUser(Platform.TEAMS, tenant, member.id, member.name or "")
+        for member in added
+        if member.id and member.id != bot_id
+    ]
+    # Whoever added the bot is a member too, and their name comes with the activity.
+    sender = sender_of(activity)
+    if (
+        bot_added
+        and sender.user_id != bot_id
+        and sender.user_id not in {m.user_id for m in members}
+    ):
+        members.append(sender)
+    return MembersJoined(
+        conversation_address(activity),
+        members=tuple(members),
+        bot_added=bot_added,
+        event_id=activity.id,
+    )
+
+
+async def with_names(turn_context: TurnContext, event: MembersJoined) -> MembersJoined:
+    """Teams sends installs and joins with ids but no names, and the first one registers the
+    member: ask the Bot Connector for the missing names, so no one is known by their id."""
+    members = []
+    for user in event.members:
+        if not user.display_name:
+            user = replace(user, display_name=await member_name(turn_context, user.user_id))
+        members.append(user)
+    return replace(event, members=tuple(members))
+
+
+async def member_name(turn_context: TurnContext, user_id: str) -> str:
+    try:
+        account = await TeamsInfo.get_member(turn_context, user_id)
+    except Exception:
+        # Only a nicety: the member is registered without a name rather than not at all. The
+        # connector fails in several ways (HTTP errors, msrest errors, no credentials).
+        logger.warning("could not look up a Teams member's name", exc_info=True)
+        return ""
+    return account.name or ""
+
+
+def sender_of(activity: Activity) -> PlatformUser:
+    sender = activity.from_property
+    return PlatformUser(Platform.TEAMS, tenant_of(activity), sender.id, sender.name or "")
+
+
+def tenant_of(activity: Activity) -> str:
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = channel_data.get("tenant")
+    if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):
+        return tenant["id"]
+    conversation = activity.conversation
+    # botbuilder-schema maps ConversationAccount.tenant_id to "tenantID"; Teams sends "tenantId".
+    extra = conversation.additional_properties or {}
+    return str(extra.get("tenantId") or conversation.tenant_id or "")
+
+
+def conversation_address(activity: Activity) -> ConversationAddress:
+    conversation = activity.conversation
+    kind = _KINDS.get(conversation.conversation_type or "")
+    if kind is None:
+        kind = ConversationKind.GROUP if conversation.is_group else ConversationKind.PERSONAL
+    # A channel message's conversation id names its thread: "19:...@thread.tacv2;messageid=1".
+    channel_id, _, thread_id = conversation.id.partition(THREAD_MARKER)
+    tenant = tenant_of(activity)
+    return ConversationAddress(
+        Platform.TEAMS,
+        tenant,
+        channel_id,
+        kind,
+        name=conversation_name(activity),
+        thread_id=thread_id or None,
+        reference=stored_reference(activity, channel_id, tenant, kind),
+    )
+
+
+def conversation_name(activity: Activity) -> str:
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    names = []
+    for key in ("team", "channel"):
+        part = channel_data.get(key)
+        if isinstance(part, dict) and isinstance(part.get("name"), str) and part["name"]:
+            names.append(part["name"])
+    return " / ".join(names) or (activity.conversation.name or "")
+
+
+def stored_reference(
+    activity: Activity, channel_id: str, tenant: str, kind: ConversationKind
+) -> dict[str, Any]:
+    """The ConversationReference to write here later: the channel itself, not this thread or
+    this message, and in a shared conversation not this sender, so it stays stable."""
+    reference = TurnContext.get_conversation_reference(activity)
+    reference.activity_id = None
+    reference.conversation = ConversationAccount(
+        id=channel_id,
+        conversation_type=activity.conversation.conversation_type,
+        is_group=activity.conversation.is_group,
+        tenant_id=tenant or None,
+    )
+    if kind is not ConversationKind.PERSONAL:
+        reference.user = None
+        reference.locale = None
+    return reference.serialize()

@@ -1,0 +1,212 @@
+"""Neutral view -> what Teams shows: an Adaptive Card, or a plain text message.
+
+Pure functions. View text is literal except for `backtick code spans`, so everything here is
+escaped for the markdown Teams applies: what the member sees is what the core wrote.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from botbuilder.schema import Activity, ActivityTypes, Attachment, TextFormatTypes
+
+from dialogs.views import (
+    Actions,
+    Block,
+    BulletList,
+    Button,
+    ButtonStyle,
+    ChoiceInput,
+    Facts,
+    Heading,
+    Image,
+    Paragraph,
+    TextInput,
+    Tone,
+    View,
+)
+
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+CARD_VERSION = "1.5"
+
+# Characters that mean something to markdown anywhere in a line.
+_INLINE = re.compile(r"([\\*_\[\]~`])")
+# What means something only at the start of a line: headings, quotes, list markers, rules.
+_LINE_START = re.compile(r"^(\s*)(#|>|[-+=]|\d+(?=[.)]\s))", re.MULTILINE)
+_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
+_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+_BUTTON_STYLES = {ButtonStyle.PRIMARY: "positive", ButtonStyle.DANGER: "destructive"}
+# Up to this many choices show as radio buttons; more as a drop-down.
+MAX_EXPANDED_CHOICES = 7
+
+
+def escape_card_text(text: str) -> str:
+    """Adaptive Card markdown (bold, italic, lists, links) shown literally; `code spans` are
+    kept whole, so a host that renders them shows code and one that does not shows backticks."""
+    return _escape_outside_code(text, html=False)
+
+
+def escape_message_text(text: str) -> str:
+    """A Teams text message (markdown, rendered as HTML) shown literally; code spans stay code.
+
+    Teams reads ``<area>`` in a message as an HTML tag, so outside code spans ``<``, ``>`` and
+    ``&`` become entities; inside a code span markdown already shows everything as typed.
+    """
+    return _escape_outside_code(text, html=True)
+
+
+def _escape_outside_code(text: str, *, html: bool) -> str:
+    out = []
+    for index, part in enumerate(_CODE_SPAN.split(text)):
+        if index % 2:
+            out.append(part)
+            continue
+        if html:
+            part = part.translate(_HTML)
+        # Text right after a code span is mid-line until its first line break.
+        out.append(_escape_markdown(part, at_line_start=index == 0))
+    return "".join(out)
+
+
+def _escape_markdown(text: str, *, at_line_start: bool = True) -> str:
+    head, newline, rest = ("", "", text) if at_line_start else text.partition("\n")
+    escaped = _INLINE.sub(r"\\\1", head) + newline
+    return escaped + _LINE_START.sub(_escape_line_start, _INLINE.sub(r"\\\1", rest))
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, marker = match.group(1), match.group(2)
+    if marker.isdigit():
+        # "1. item" is a numbered list; "1\\. item" is not.
+        return indent + marker + "\\"
+    return indent + "\\" + marker
+
+
+def is_plain_text(view: View) -> bool:
+    """A view that is one plain paragraph reads better as an ordinary message than a card."""
+    return len(view.blocks) == 1 and isinstance(view.blocks[0], Paragraph)
+
+
+def render_card(view: View) -> dict[str, Any]:
+    body = [element for block in view.blocks for element in _elements(block)]
+    if not body:
+        body = [_text_block(view.summary)]
+    return {
+        "type": "AdaptiveCard",
+        "$schema": CARD_SCHEMA,
+        "version": CARD_VERSION,
+        "body": body,
+    }
+
+
+def _text_block(text: str, **style: Any) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": escape_card_text(text), "wrap": True, **style}
+
+
+def _elements(block: Block) -> list[dict[str, Any]]:
+    match block:
+        case Heading(text=text):
+            return [_text_block(text, weight="Bolder", size="Medium")]
+        case Paragraph(text=text, tone=tone):
+            return [_text_block(text, **_TONE_STYLES.get(tone, {}))]
+        case Facts(items=items):
+            facts = [
+                {"title": escape_card_text(label), "value": escape_card_text(value)}
+                for label, value in items
+            ]
+            return [{"type": "FactSet", "facts": facts}]
+        case BulletList(items=items):
+            if not items:
+                return []
+            lines = "\n".join(f"- {escape_card_text(' '.join(item.split()))}" for item in items)
+            return [{"type": "TextBlock", "text": lines, "wrap": True}]
+        case ChoiceInput():
+            return [_choice_set(block)]
+        case TextInput():
+            return [_text_input(block)]
+        case Image(title=title, alt=alt, data=data):
+            image = {
+                "type": "Image",
+                "url": "data:image/png;base64," + base64.b64encode(data).decode("ascii"),
+                "altText": alt or title,
+            }
+            return [_text_block(title, weight="Bolder"), image] if title.strip() else [image]
+        case Actions(buttons=buttons):
+            actions = [_action(button) for button in buttons]
+            return [{"type": "ActionSet", "actions": actions}] if actions else []
+    raise TypeError(f"no Adaptive Card rendering for {type(block).__name__}")
+
+
+def _action(button: Button) -> dict[str, Any]:
+    # An Action.Submit sends its data merged with the card's input values (by input id).
+    action: dict[str, Any]
+    if button.url:
+        action = {"type": "Action.OpenUrl", "title": button.label, "url": button.url}
+    else:
+        action = {
+            "type": "Action.Submit",
+            "title": button.label,
+            "data": {"command": button.command},
+        }
+    if button.style in _BUTTON_STYLES:
+        action["style"] = _BUTTON_STYLES[button.style]
+    return action
+
+
+def _choice_set(choice: ChoiceInput) -> dict[str, Any]:
+    # ``label`` and choice titles are shown as plain text, never as markdown: no escaping.
+    element: dict[str, Any] = {
+        "type": "Input.ChoiceSet",
+        "id": choice.name,
+        "label": choice.label,
+        "style": "expanded" if len(choice.options) <= MAX_EXPANDED_CHOICES else "compact",
+        "isMultiSelect": False,
+        "choices": [{"title": label, "value": value} for value, label in choice.options],
+    }
+    if choice.value is not None:
+        element["value"] = choice.value
+    return element
+
+
+def _text_input(field: TextInput) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "Input.Text",
+        "id": field.name,
+        "label": field.label,
+        "isMultiline": field.multiline,
+        "maxLength": field.max_length,
+    }
+    if field.placeholder:
+        element["placeholder"] = field.placeholder
+    if field.value:
+        element["value"] = field.value[: field.max_length]
+    return element
+
+
+_TONE_STYLES: dict[Tone, dict[str, Any]] = {
+    Tone.MUTED: {"isSubtle": True},
+    Tone.WARNING: {"color": "Warning"},
+    Tone.GOOD: {"color": "Good"},
+    Tone.STRONG: {"weight": "Bolder"},
+}
+
+
+def render_activity(view: View) -> Activity:
+    """The message activity for a view: plain text for one paragraph, else a card."""
+    if is_plain_text(view):
+        paragraph = view.blocks[0]
+        assert isinstance(paragraph, Paragraph)
+        return Activity(
+            type=ActivityTypes.message,
+            text=escape_message_text(paragraph.text),
+            text_format=TextFormatTypes.markdown,
+        )
+    return Activity(
+        type=ActivityTypes.message,
+        summary=view.summary,
+        attachments=[Attachment(content_type=ADAPTIVE_CARD, content=render_card(view))],
+    )

@@ -1,0 +1,274 @@
+"""A fake Slack on loopback: the Web API the bot calls, response_urls, and a signed sender.
+
+The pattern of bolt-python's own tests (``tests/mock_web_api_server/``): a real HTTP server that
+records every call (method, body, Authorization header) and answers as Slack would, so the tests
+assert on what the bot sent, not on how it sent it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+TEAM_ID = "T1"
+SECRET = "signing-secret"
+TOKEN = "xoxb-test"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the bot made: a Web API method (``chat.postMessage``) or a response_url
+    (``response/<id>``)."""
+
+    method: str
+    body: dict[str, Any]
+    authorization: str | None
+
+    @property
+    def blocks(self) -> list[dict[str, Any]]:
+        return self.body.get("blocks") or []
+
+    def texts(self) -> list[str]:
+        """Every text the member would read in the blocks, in order."""
+        found: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                if isinstance(node.get("text"), str):
+                    found.append(node["text"])
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk(self.blocks)
+        return found
+
+    def buttons(self) -> list[tuple[str, str]]:
+        """(label, value) of every button."""
+        return [
+            (element["text"]["text"], element["value"])
+            for block in self.blocks
+            if block["type"] == "actions"
+            for element in block["elements"]
+            if element["type"] == "button"
+        ]
+
+
+@dataclass
+class FakeSlack:
+    """Start with ``await fake.start()``; ``api_url`` is the bot's PARTNERBOT_SLACK_API_URL."""
+
+    users: dict[str, str] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    # method -> HTTP statuses to answer with first (e.g. [429] for one rate-limit refusal)
+    failures: dict[str, list[int]] = field(default_factory=dict)
+    _server: TestServer | None = None
+    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _files: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response/{name}", self._response_url)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        self._server = TestServer(app, host="127.0.0.1")
+        await self._server.start_server()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self._server.close()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        return str(self._server.make_url("")).rstrip("/")
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"{self.base_url}/response/{name}"
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    async def wait_for(self, method: str, *, count: int = 1, within: float = 5.0) -> list[Call]:
+        """The calls to ``method`` once there are ``count`` of them (the bot replies after its
+        ack, so they arrive after the HTTP response); fails after ``within`` seconds."""
+        try:
+            async with asyncio.timeout(within), self._arrived:
+                await self._arrived.wait_for(lambda: len(self.calls_to(method)) >= count)
+        except TimeoutError:
+            seen = [call.method for call in self.calls]
+            raise AssertionError(f"expected {count} call(s) to {method}; saw {seen}") from None
+        return self.calls_to(method)
+
+    async def _record(self, call: Call) -> None:
+        async with self._arrived:
+            self.calls.append(call)
+            self._arrived.notify_all()
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        body: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            body.update(await request.json())
+        elif request.can_read_body:
+            body.update(await request.post())
+        return body
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        body = await self._body(request)
+        await self._record(Call(method, body, request.headers.get("Authorization")))
+        pending = self.failures.get(method)
+        if pending:
+            status = pending.pop(0)
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=status, headers={"Retry-After": "0"}
+            )
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        return web.json_response(self._answer(method, body))
+
+    def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        ts = f"1700000000.{next(self._ts):06d}"
+        match method:
+            case "auth.test":
+                return {
+                    "ok": True,
+                    "url": "https://partners.slack.com/",
+                    "team": "Partners",
+                    "user": "partnerbot",
+                    "team_id": TEAM_ID,
+                    "user_id": BOT_USER_ID,
+                    "bot_id": BOT_ID,
+                    "is_enterprise_install": False,
+                }
+            case "chat.postMessage":
+                return {"ok": True, "channel": body.get("channel"), "ts": ts}
+            case "chat.postEphemeral":
+                return {"ok": True, "message_ts": ts}
+            case "files.getUploadURLExternal":
+                # Slack answers with a one-off URL on files.slack.com; here, on this server.
+                file_id = f"F{next(self._files):04d}"
+                return {
+                    "ok": True,
+                    "upload_url": f"{self.base_url}/upload/{file_id}",
+                    "file_id": file_id,
+                }
+            case "files.completeUploadExternal":
+                files = json.loads(body.get("files") or "[]")
+                return {
+                    "ok": True,
+                    "files": [{"id": f["id"], "title": f.get("title", "")} for f in files],
+                }
+            case "conversations.open":
+                return {"ok": True, "channel": {"id": "D" + str(body.get("users", ""))}}
+            case "users.info":
+                user_id = str(body.get("user", ""))
+                name = self.users.get(user_id, "")
+                return {
+                    "ok": True,
+                    "user": {
+                        "id": user_id,
+                        "team_id": TEAM_ID,
+                        "name": user_id.lower(),
+                        "real_name": name,
+                        "profile": {"display_name": name, "real_name": name},
+                    },
+                }
+        return {"ok": False, "error": "unknown_method"}
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        await self._record(
+            Call(f"response/{name}", await request.json(), request.headers.get("Authorization"))
+        )
+        return web.Response(text="ok")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload step of files_upload_v2: the raw file bytes, no token (the URL is one)."""
+        file_id = request.match_info["file_id"]
+        await self._record(
+            Call(
+                f"upload/{file_id}",
+                {"content": await request.read()},
+                request.headers.get("Authorization"),
+            )
+        )
+        return web.Response(text=f"OK - {request.content_length}")
+
+
+def signed_headers(
+    body: str, *, secret: str = SECRET, timestamp: int | None = None, content_type: str
+) -> dict[str, str]:
+    """The headers Slack sends: ``v0=`` + hex HMAC-SHA256(secret, ``v0:{ts}:{body}``)."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+
+
+class SlackSender:
+    """Sends requests to the bot the way Slack does: signed, to one request URL."""
+
+    def __init__(self, url: str, *, secret: str = SECRET) -> None:
+        self.url = url
+        self.secret = secret
+
+    async def post(
+        self,
+        body: str,
+        *,
+        content_type: str,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> tuple[int, str]:
+        headers = signed_headers(
+            body,
+            secret=self.secret if secret is None else secret,
+            timestamp=timestamp,
+            content_type=content_type,
+        )
+        headers.update(extra_headers or {})
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.url, data=body.encode(), headers=headers) as response,
+        ):
+            return response.status, await response.text()
+
+    async def command(self, fields: dict[str, str], **options: Any) -> tuple[int, str]:
+        return await self.post(
+            urlencode(fields), content_type="application/x-www-form-urlencoded", **options
+        )
+
+    async def event(self, envelope: dict[str, Any], **options: Any) -> tuple[int, str]:
+        return await self.post(json.dumps(envelope), content_type="application/json", **options)
+
+    async def interaction(self, payload: dict[str, Any], **options: Any) -> tuple[int, str]:
+        return await self.post(
+            urlencode({"payload": json.dumps(payload)}),
+            content_type="application/x-www-form-urlencoded",
+            **options,
+        )

@@ -1,0 +1,67 @@
+"""The web app runs the delivery engine itself: started in aiohttp's startup hook, stopped (and
+its leases released) in cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from dialogs.outbox import Kind, ToConversation, queue
+from dialogs.views import View
+from storage.outbox import Status
+from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack
+
+
+async def test_a_queued_message_is_sent_by_the_running_app(make_settings, serve_app, store):
+    slack = FakeSlack()
+    await slack.start()
+    try:
+        settings = make_settings(
+            slack_signing_secret=SECRET,
+            slack_bot_token=TOKEN,
+            slack_api_url=slack.api_url,
+            dispatch_interval="0.1",
+        )
+        now = datetime.now(UTC)
+        async with store.unit() as uow:
+            channel = await uow.conversations.remember(
+                platform="slack",
+                tenant_id="T1",
+                conversation_id="C1",
+                kind="channel",
+                name="marr",
+                reference=None,
+                now=now,
+            )
+            await queue(
+                uow,
+                key="notice:1",
+                kind=Kind.NOTICE,
+                to=ToConversation(channel.id),
+                view=View("The Marr forum moves to Room 2"),
+                due_at=now,
+                now=now,
+            )
+            await queue(
+                uow,
+                key="notice:later",
+                kind=Kind.NOTICE,
+                to=ToConversation(channel.id),
+                view=View("Not yet"),
+                due_at=now + timedelta(days=1),
+                now=now,
+            )
+        await serve_app(settings)
+        (post,) = await slack.wait_for("chat.postMessage", within=10)
+        assert post.body["channel"] == "C1"
+        assert post.body["text"] == "The Marr forum moves to Room 2"
+        for _ in range(100):  # the row is marked sent right after Slack accepts it
+            async with store.unit() as uow:
+                if (await uow.outbox.by_key("notice:1")).status == Status.SENT:
+                    break
+            await asyncio.sleep(0.05)
+        async with store.unit() as uow:
+            assert (await uow.outbox.by_key("notice:1")).status == Status.SENT
+            assert (await uow.outbox.by_key("notice:later")).status == Status.PENDING
+    finally:
+        await slack.close()
