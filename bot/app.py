@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[CORE] = core
     app[STORE] = core.store
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/exports/{token}", download)
 
     # Imported here so a deployment with one platform never loads the other's SDK.
     if settings.teams_enabled:
@@ -86,3 +87,24 @@ async def _close_store(app: web.Application) -> None:
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+async def download(request: web.Request) -> web.Response:
+    """A report export: the token in the link is the only key, it lasts a day."""
+    found = await request.app[CORE].download(request.match_info["token"])
+    if found is None:
+        return web.Response(
+            status=404,
+            text="This download link has expired or never existed. "
+            "Ask partnerbot for the report again (checkin report format=...).\n",
+        )
+    return web.Response(
+        body=found.data,
+        headers={
+            "Content-Type": found.media_type,
+            "Content-Disposition": f'attachment; filename="{found.filename}"',
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )

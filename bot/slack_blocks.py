@@ -61,6 +61,9 @@ Block = dict[str, Any]
 
 # A code span: a backtick, something without backticks or line breaks, a backtick.
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
+# A web address in view text (a download link, a meeting URL) becomes a Slack link: escaping its
+# underscores like member text would break it.
+_CODE_OR_URL = re.compile(r"`([^`\n]+)`|(https?://[^\s<>|`]+[^\s<>|`.,;:!?)\]])")
 _FORMATTING = re.compile(r"[*_~`]")
 # ``:name:`` would become an emoji; a line starting with ``>`` a quote.
 _EMOJI_COLON = re.compile(r":(?=[\w+-]+:)")
@@ -83,10 +86,13 @@ def mrkdwn(text: str) -> str:
     """Escape view text for mrkdwn, keeping its backtick code spans as code."""
     parts: list[str] = []
     position = 0
-    for match in _CODE_SPAN.finditer(text):
+    for match in _CODE_OR_URL.finditer(text):
         parts.append(_literal(text[position : match.start()]))
-        # Inside code Slack applies no formatting; only the entities need escaping.
-        parts.append(f"`{escape_entities(match.group(1))}`")
+        if match.group(1) is not None:
+            # Inside code Slack applies no formatting; only the entities need escaping.
+            parts.append(f"`{escape_entities(match.group(1))}`")
+        else:
+            parts.append(f"<{escape_entities(match.group(2))}>")
         position = match.end()
     parts.append(_literal(text[position:]))
     return "".join(parts)

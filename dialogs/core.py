@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from dialogs import help as help_
-from dialogs.checkins import actions
+from dialogs.checkins import actions, report_command
 from dialogs.checkins import handlers as checkins
 from dialogs.directory.handlers import HANDLERS as DIRECTORY
 from dialogs.grammar import Role
@@ -29,7 +29,13 @@ def utcnow() -> datetime:
 
 
 def default_handlers() -> dict[tuple[str, ...], Handler]:
-    return {("help",): help_.help_command, **DIRECTORY, **checkins.HANDLERS, **actions.HANDLERS}
+    return {
+        ("help",): help_.help_command,
+        **DIRECTORY,
+        **checkins.HANDLERS,
+        **report_command.HANDLERS,
+        **actions.HANDLERS,
+    }
 
 
 class Partnerbot:
@@ -205,9 +211,16 @@ class Partnerbot:
         return roles, False
 
     async def run_jobs(self, now: datetime) -> None:
-        """The periodic work the scheduler wakes: close check-ins whose time is up."""
+        """The periodic work the scheduler wakes: close check-ins whose time is up, forget
+        report downloads whose link has expired."""
         async with self._store.unit() as uow:
             await checkins.close_due(uow, now)
+            await uow.exports.purge(now)
+
+    async def download(self, token: str) -> report_command.Download | None:
+        """A report export by its link token, while the link is alive."""
+        async with self._store.unit() as uow:
+            return await report_command.fetch_download(uow, token, self._clock())
 
     async def _dispatch(self, turn: Turn) -> Sequence[Reply]:
         if turn.message.is_direct and not turn.message.is_button:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -128,14 +130,19 @@ async def report(turn: Turn, command: Command) -> Sequence[Reply]:
     )
 
 
+def _slug(name: str) -> str:
+    """A file-name-safe form of an area name (it ends up in a Content-Disposition header)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-") or "area"
+
+
 async def _export(turn: Turn, data: ReportData, fmt: str, area: str | None) -> View:
     stem = f"{data.cycle.framework.key}-checkin-{data.cycle.id}" + (
-        f"-{area.casefold().replace(' ', '-')}" if area else ""
+        f"-{_slug(area)}" if area else ""
     )
     if fmt == "md":
         payload = reports.render_markdown(data, area=area).encode()
     elif fmt == "csv":
-        payload = reports.render_csv(data).encode()
+        payload = reports.render_csv(data, area=area).encode()
     elif fmt == "docx":
         payload = reports.render_docx(data, area=area)
     else:
@@ -167,8 +174,20 @@ async def _export(turn: Turn, data: ReportData, fmt: str, area: str | None) -> V
     return View(summary=f"{export.filename}: {url}", blocks=tuple(blocks))
 
 
-async def fetch_export(uow: UnitOfWork, token: str, now: datetime) -> Export | None:
-    return await uow.exports.fetch(token, now)
+@dataclass(frozen=True)
+class Download:
+    filename: str
+    media_type: str
+    data: bytes
+
+
+async def fetch_download(uow: UnitOfWork, token: str, now: datetime) -> Download | None:
+    if not token or len(token) > 100:
+        return None
+    export = await uow.exports.fetch(token, now)
+    if export is None:
+        return None
+    return Download(export.filename, export.media_type, bytes(export.data))
 
 
 HANDLERS = {("checkin", "report"): report}

@@ -125,6 +125,16 @@ def test_code_spans_stay_code():
     assert header["text"]["text"] == "Help: checkin"
 
 
+def test_a_web_address_stays_a_working_link():
+    url = "https://bot.example.org/exports/IVytL_lUJC8_wy-Spj8*x?a=1&b=2"
+    assert mrkdwn(f"Report: {url}. Or ask _again_") == (
+        "Report: <https://bot.example.org/exports/IVytL_lUJC8_wy-Spj8*x?a=1&amp;b=2>. "
+        f"Or ask {ZWSP}_{ZWSP}again{ZWSP}_{ZWSP}"
+    )
+    # Member text that only looks like an address is still escaped where it isn't one.
+    assert mrkdwn("see <https://x.org|click>") == "see &lt;<https://x.org>|click&gt;"
+
+
 def test_a_line_starting_with_a_quote_mark_is_not_a_quote():
     (section,) = render_blocks(View("q", (Paragraph("> not a quote\n> nor this"),)))
     assert section["text"]["text"] == f"{ZWSP}&gt; not a quote\n{ZWSP}&gt; nor this"

@@ -1,0 +1,209 @@
+"""From answers given in chat to the report a coordinator downloads: four areas answer QI 3.2
+challenge questions 1, 3, 4 and 7 (the answers of tests/dialogs/test_reports.py, in the spirit of
+seed 002) through the check-in flow, by card and by typing, on both databases."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from docx import Document
+from sqlalchemy import select
+
+from config.frameworks import load_frameworks
+from dialogs.core import Partnerbot
+from dialogs.turn import Partnership
+from dialogs.views import Actions, Image
+from storage.models import OutboxMessage
+from tests.dialogs.conversation import channel, person, replies_to, say
+from tests.dialogs.test_reports import (
+    ANSWERS_2024,
+    AREAS,
+    PNG,
+    PROMPT_HEADINGS,
+    QUESTIONS,
+    area_heading,
+    attributed,
+    markdown_sections,
+    question_heading,
+)
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+CORA = person("Cora")  # the coordinator; in no area, so not asked
+TYPIST = "Aileen Gordon"  # answers by typing rather than by card
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def core(store, frameworks, clock) -> Partnerbot:
+    bot = Partnerbot(
+        store,
+        Partnership(
+            first_contact_becomes_coordinator=True,
+            frameworks=frameworks,
+            public_url="https://bot.example.org",
+        ),
+        clock=clock,
+    )
+    await say(bot, CORA, "me")
+    for area in AREAS:
+        await say(bot, CORA, f'area add "{area}"')
+    people = {}
+    for area, _, _, _, _, _, name, organisation in ANSWERS_2024:
+        if name not in people:
+            people[name] = person(name)
+            assert f"in {area}." in await say(bot, people[name], f'me area "{area}"')
+            await say(bot, people[name], f'me org "{organisation}"')
+    bot.people = people  # type: ignore[attr-defined]
+    return bot
+
+
+def form_of(row: tuple) -> dict[str, str]:
+    _, _, rating, well, evidence, priorities, _, _ = row
+    return {
+        "rating": "" if rating is None else str(rating),
+        "working_well": well,
+        "evidence": evidence,
+        "priorities": priorities,
+    }
+
+
+async def answer_everything(core: Partnerbot) -> None:
+    people = core.people  # type: ignore[attr-defined]
+    for row in ANSWERS_2024:
+        name, number = row[6], row[1]
+        if name == TYPIST:
+            continue
+        reply = await say(core, people[name], f"checkin answer 1 {number}", form=form_of(row))
+        assert f"Saved question {number}." in reply, reply
+    # The typist: `checkin`, then the rating and each prompt as messages ("-" for nothing).
+    typist = people[TYPIST]
+    rows = {row[1]: row for row in ANSWERS_2024 if row[6] == TYPIST}
+    assert "QUESTION 1 OF 4" in await say(core, typist, "checkin")
+    for number in QUESTIONS:
+        if number not in rows:
+            assert f"Skipped question {number}." in await say(
+                core, typist, f"checkin skip 1 {number}", form={}
+            )
+            continue
+        _, _, rating, well, evidence, priorities, _, _ = rows[number]
+        await say(core, typist, str(rating))
+        await say(core, typist, well or "-")
+        await say(core, typist, evidence or "-")
+        assert f"Saved question {number}." in await say(core, typist, priorities or "-")
+
+
+async def download(core: Partnerbot, reply_text: str) -> tuple[str, bytes]:
+    url = re.search(r"https://bot\.example\.org/exports/([\w-]+)", reply_text)
+    assert url, reply_text
+    found = await core.download(url.group(1))
+    assert found is not None
+    return found.filename, found.data
+
+
+async def test_answers_given_in_chat_come_out_under_their_area_and_question(core, clock):
+    opened = await say(
+        core, CORA, "checkin start qi-3.2 questions=1,3,4,7 areas=all closes=2026-03-31"
+    )
+    assert "for 4 areas" in opened
+    await answer_everything(core)
+    clock.now = START + timedelta(days=1)
+
+    filename, data = await download(core, await say(core, CORA, "checkin report format=md"))
+    assert filename == "qi-3.2-checkin-1.md"
+    markdown = data.decode()
+    qi = load_frameworks()["qi-3.2"]
+    sections = markdown_sections(markdown)
+    expected = set()
+    for area, number, _, well, evidence, priorities, name, organisation in ANSWERS_2024:
+        for key, text in (
+            ("working_well", well),
+            ("evidence", evidence),
+            ("priorities", priorities),
+        ):
+            if text:
+                where = (area_heading(area), question_heading(qi, number), PROMPT_HEADINGS[key])
+                expected.add(where)
+                assert attributed(text, name, organisation, markdown=True) in sections[where], where
+    assert {k for k, v in sections.items() if v} == expected
+    assert sum(len(v) for v in sections.values()) == sum(
+        bool(t) for row in ANSWERS_2024 for t in row[3:6]
+    )
+    h2 = [line[3:] for line in markdown.split("\n") if line.startswith("## ")]
+    assert h2 == [
+        "Response rates",
+        *(area_heading(a) for a in sorted(AREAS)),
+        "Partnership summary",
+    ]
+    assert "interim" in markdown.casefold()  # the cycle is still open
+    # Marr's question 1: ratings 3, 3, 4 (the typist's 3 among them).
+    marr = markdown.split(f"## {area_heading('Marr')}")[1]
+    assert "median **satisfactory** (3)" in marr.split("### ")[1]
+
+
+async def test_the_report_in_chat_and_each_export(core, clock):
+    await say(core, CORA, "checkin start qi-3.2 questions=1,3,4,7 areas=all closes=2026-03-31")
+    await answer_everything(core)
+    (reply,) = await replies_to(core, CORA, "checkin report")
+    blocks = reply.view.blocks
+    assert any(isinstance(b, Image) and b.data.startswith(PNG) for b in blocks)
+    buttons = [b for block in blocks if isinstance(block, Actions) for b in block.buttons]
+    assert [b.command for b in buttons][:4] == [
+        "checkin report format=md",
+        "checkin report format=docx",
+        "checkin report format=csv",
+        "checkin report format=png",
+    ]
+
+    name, data = await download(core, await say(core, CORA, "checkin report format=csv"))
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    assert name == "qi-3.2-checkin-1.csv" and len(rows) == len(ANSWERS_2024)
+
+    name, data = await download(
+        core, await say(core, CORA, 'checkin report format=docx area="Banff and Buchan"')
+    )
+    assert name == "qi-3.2-checkin-1-banff-and-buchan.docx"
+    text = "\n".join(p.text for p in Document(io.BytesIO(data)).paragraphs)
+    assert "Diversionary project and youth hub." in text
+    assert "We are still in transition" not in text  # Marr's, not in this area's report
+
+    (png,) = await replies_to(core, CORA, "checkin report format=png")
+    assert any(isinstance(b, Image) and b.data.startswith(PNG) for b in png.view.blocks)
+
+    # Links last a day.
+    url = re.search(r"/exports/([\w-]+)", await say(core, CORA, "checkin report format=md"))
+    clock.now += timedelta(hours=24, seconds=1)
+    assert await core.download(url.group(1)) is None
+    assert await core.download("no-such-token") is None
+
+
+async def test_reports_are_for_coordinators_and_only_in_private(core, store):
+    await say(core, CORA, "checkin start qi-3.2 questions=1 areas=all closes=2026-03-31")
+    member = core.people["Iain Sim"]  # type: ignore[attr-defined]
+    assert "Reports are for coordinators and programme managers." in await say(
+        core, member, "checkin report"
+    )
+    answer = await say(core, CORA, "checkin report", where=channel())
+    assert "I've sent it to you privately" in answer
+    async with store.unit() as uow:
+        rows = (await uow.session.scalars(select(OutboxMessage))).all()
+        sent = [row for row in rows if row.key.startswith("report:1:member:")]
+        assert len(sent) == 1 and sent[0].member_id is not None
+        assert sent[0].view["summary"].startswith("QI 3.2 Partnership working: check-in report")
+    assert "There's no area called Nowhere." in await say(core, CORA, "checkin report area=Nowhere")
+    assert "format=" in await say(core, CORA, "checkin report format=pdf")
