@@ -205,6 +205,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
         (),
         (_AREA, Option("format", Kind.CHOICE, "md|csv|docx|png", choices=FORMATS)),
     ),
+    CommandSpec(
+        ("checkin", "priorities"),
+        "the improvement priorities of the latest cycle, to turn into actions",
+        "checkin",
+        (),
+        (_AREA,),
+    ),
     # -- meetings ---------------------------------------------------------------------------
     CommandSpec(
         ("meeting", "schedule"),

@@ -199,6 +199,15 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
             f"{unplaced} member{'s have' if unplaced != 1 else ' has'} no area and "
             "won't be asked until they set one with `me area`."
         )
+    earlier = await uow.checkins.previous_cycle(cycle)
+    if earlier is not None:
+        plan = await uow.actions.listed(cycle_id=earlier.id)
+        if plan:
+            done = sum(1 for item in plan if item.status == "done")
+            lines.append(
+                f"Action plan from the previous cycle: {done} of {len(plan)} done "
+                "(`actions` lists them; the report shows the progress)."
+            )
     return (
         Reply(
             View(

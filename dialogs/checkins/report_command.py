@@ -11,12 +11,24 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from dialogs.checkins import reports
-from dialogs.checkins.report_data import Answer, CycleFacts, ReportData
+from dialogs.checkins.actions import MAX_ACTION
+from dialogs.checkins.report_data import ActionProgress, Answer, CycleFacts, ReportData
 from dialogs.grammar import Role
 from dialogs.outbox import Kind, ToMember, queue
 from dialogs.parser import Command
 from dialogs.turn import Refusal, Turn
-from dialogs.views import Actions, Button, ButtonStyle, Image, Paragraph, Reply, View, text_reply
+from dialogs.views import (
+    Actions,
+    Button,
+    ButtonStyle,
+    Heading,
+    Image,
+    Paragraph,
+    Reply,
+    Tone,
+    View,
+    text_reply,
+)
 from storage.models import Cycle, Export
 from storage.repositories import UnitOfWork
 
@@ -63,12 +75,15 @@ async def report_data(
         if not row.skipped
     )
     previous = None
+    actions: tuple[ActionProgress, ...] = ()
     if with_previous:
         earlier = await uow.checkins.previous_cycle(cycle)
         if earlier is not None and earlier.framework_key in frameworks:
             previous = await report_data(
                 uow, earlier, frameworks, timezone=timezone, with_previous=False
             )
+        if earlier is not None:
+            actions = await action_progress(uow, earlier.id)
     facts = CycleFacts(
         id=cycle.id,
         framework=framework,
@@ -87,10 +102,35 @@ async def report_data(
         previous=previous,
         min_respondents=cycle.min_respondents,
         timezone=timezone,
+        actions=actions,
     )
 
 
-async def report(turn: Turn, command: Command) -> Sequence[Reply]:
+async def action_progress(uow: UnitOfWork, cycle_id: int) -> tuple[ActionProgress, ...]:
+    """The action plan that came out of cycle ``cycle_id``, as it stands."""
+    items = await uow.actions.listed(cycle_id=cycle_id)
+    areas = {area.id: area.name for area in await uow.areas.all()}
+    owners = {}
+    for item in items:
+        if item.owner_id is not None and item.owner_id not in owners:
+            owner = await uow.members.get(item.owner_id)
+            owners[item.owner_id] = owner.display_name if owner else None
+    return tuple(
+        ActionProgress(
+            id=item.id,
+            text=item.text,
+            area=areas.get(item.area_id) if item.area_id else None,
+            question=item.question,
+            owner=owners.get(item.owner_id) if item.owner_id else None,
+            due_on=item.due_on,
+            done=item.status == "done",
+        )
+        for item in sorted(items, key=lambda i: i.id)
+    )
+
+
+async def _reporting_cycle(turn: Turn, command: Command) -> tuple[Cycle, str | None]:
+    """The latest cycle and the area asked for, for a coordinator or manager."""
     if not ({Role.COORDINATOR, Role.MANAGER} & turn.roles):
         raise Refusal("Reports are for coordinators and programme managers.")
     cycle = await turn.uow.checkins.latest_cycle()
@@ -102,21 +142,16 @@ async def report(turn: Turn, command: Command) -> Sequence[Reply]:
         if found is None:
             raise Refusal(f"There's no area called {area}.")
         area = found.name
-    data = await report_data(
-        turn.uow, cycle, turn.partnership.frameworks, timezone=await turn.zone_name()
-    )
-    fmt = command.get("format")
-    view = (
-        reports.report_view(data, area=area)
-        if fmt is None
-        else await _export(turn, data, fmt, area)
-    )
+    return cycle, area
+
+
+async def _in_private(turn: Turn, cycle: Cycle, view: View, what: str) -> Sequence[Reply]:
+    """Answers are only shown in private: asked for in a channel, it goes to the asker's DM."""
     if turn.message.is_direct:
         return (Reply(view),)
-    # Answers are only shown in private: send it to the coordinator's own chat.
     await queue(
         turn.uow,
-        key=f"report:{cycle.id}:member:{turn.member.id}:{turn.now.timestamp():.0f}",
+        key=f"{what}:{cycle.id}:member:{turn.member.id}:{turn.now.timestamp():.0f}",
         kind=Kind.NOTICE,
         to=ToMember(turn.member.id),
         view=view,
@@ -128,6 +163,96 @@ async def report(turn: Turn, command: Command) -> Sequence[Reply]:
             "Reports hold members' answers, so I've sent it to you privately.", private=True
         ),
     )
+
+
+async def report(turn: Turn, command: Command) -> Sequence[Reply]:
+    cycle, area = await _reporting_cycle(turn, command)
+    data = await report_data(
+        turn.uow, cycle, turn.partnership.frameworks, timezone=await turn.zone_name()
+    )
+    fmt = command.get("format")
+    view = (
+        reports.report_view(data, area=area)
+        if fmt is None
+        else await _export(turn, data, fmt, area)
+    )
+    return await _in_private(turn, cycle, view, "report")
+
+
+MAX_PRIORITIES_SHOWN = 20
+
+
+def _action_text(text: str) -> str:
+    """A priority as the text of an ``action add`` button: one line, no double quotes (they
+    would end the quoted argument), at most the length an action may have."""
+    line = " ".join(text.replace('"', "'").split())
+    return line if len(line) <= MAX_ACTION else line[: MAX_ACTION - 1] + "\u2026"
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"' if any(c.isspace() for c in name) else name
+
+
+async def priorities(turn: Turn, command: Command) -> Sequence[Reply]:
+    """The improvement priorities written in the latest cycle, each with a button that makes it
+    an action for its area and question (owned by whoever presses it)."""
+    cycle, area = await _reporting_cycle(turn, command)
+    framework = turn.partnership.frameworks[cycle.framework_key]
+    already = {item.text for item in await turn.uow.actions.listed(cycle_id=cycle.id)}
+    found = [
+        (row.area, row.question, _action_text(text))
+        for row in await turn.uow.checkins.answers(cycle)
+        if not row.skipped
+        and (text := (row.texts or {}).get(reports.PRIORITIES, "").strip())
+        and (area is None or row.area == area)
+    ]
+    heading = f"Improvement priorities, {framework.short_title}" + (f", {area}" if area else "")
+    if not found:
+        return await _in_private(
+            turn,
+            cycle,
+            View(
+                f"{heading}: none written yet.",
+                (
+                    Heading(heading),
+                    Paragraph("No improvement priorities have been written yet.", Tone.MUTED),
+                ),
+            ),
+            "priorities",
+        )
+    blocks: list = [
+        Heading(heading),
+        Paragraph(
+            "Press a button to make a priority an action for its area and question; you will "
+            "own it. Give it an owner and a date with `action add` instead if you prefer.",
+            Tone.MUTED,
+        ),
+    ]
+    for where, question, text in found[:MAX_PRIORITIES_SHOWN]:
+        blocks.append(Paragraph(f"{where}, question {question}: {text}"))
+        if text in already:
+            blocks.append(Paragraph("Already an action.", Tone.MUTED))
+            continue
+        blocks.append(
+            Actions(
+                (
+                    Button(
+                        "Make it an action",
+                        f'action add "{text}" area={_quoted(where)} question={question}',
+                    ),
+                )
+            )
+        )
+    if len(found) > MAX_PRIORITIES_SHOWN:
+        blocks.append(
+            Paragraph(
+                f"{len(found) - MAX_PRIORITIES_SHOWN} more; ask for one area at a time "
+                "with `checkin priorities area=<area>`.",
+                Tone.MUTED,
+            )
+        )
+    summary = f"{heading}: {len(found)} written"
+    return await _in_private(turn, cycle, View(summary, tuple(blocks)), "priorities")
 
 
 def _slug(name: str) -> str:
@@ -190,4 +315,4 @@ async def fetch_download(uow: UnitOfWork, token: str, now: datetime) -> Download
     return Download(export.filename, export.media_type, bytes(export.data))
 
 
-HANDLERS = {("checkin", "report"): report}
+HANDLERS = {("checkin", "report"): report, ("checkin", "priorities"): priorities}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,6 +42,20 @@ class CycleFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class ActionProgress:
+    """An action that came out of the previous cycle's improvement priorities, and where it
+    stands now."""
+
+    id: int
+    text: str
+    area: str | None
+    question: int | None
+    owner: str | None
+    due_on: date | None
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ReportData:
     cycle: CycleFacts
     answers: tuple[Answer, ...]
@@ -51,3 +65,5 @@ class ReportData:
     # so nobody can be recognised from a small group's answers.
     min_respondents: int = 5
     timezone: str = "Europe/London"
+    # The previous cycle's action plan: what this cycle can show progress on.
+    actions: tuple[ActionProgress, ...] = ()

@@ -35,7 +35,7 @@ from docx import Document
 from docx.shared import Inches, Pt
 
 from dialogs.checkins.charts import Series, grouped_bars
-from dialogs.checkins.report_data import Answer, ReportData
+from dialogs.checkins.report_data import ActionProgress, Answer, ReportData
 from dialogs.views import (
     Actions,
     BulletList,
@@ -432,7 +432,49 @@ def render_markdown(data: ReportData, *, area: str | None = None) -> str:
                 out.append("")
 
     out += _md_partnership(summary, areas)
+    out += _md_actions(data, area)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _actions_in(data: ReportData, area: str | None) -> tuple[ActionProgress, ...]:
+    if area is None:
+        return data.actions
+    return tuple(a for a in data.actions if a.area is None or a.area.casefold() == area.casefold())
+
+
+def action_progress_text(actions: Sequence[ActionProgress]) -> str:
+    done = sum(1 for a in actions if a.done)
+    return f"Action plan from the previous cycle: {done} of {len(actions)} done."
+
+
+def _action_rows(actions: Sequence[ActionProgress]) -> list[tuple[str, ...]]:
+    return [
+        (
+            str(a.id),
+            _clean(a.text),
+            a.area or ALL_AREAS,
+            str(a.question) if a.question else NO_VALUE,
+            a.owner or NO_VALUE,
+            f"{a.due_on:%d %b %Y}" if a.due_on else NO_VALUE,
+            "done" if a.done else "open",
+        )
+        for a in actions
+    ]
+
+
+def _md_actions(data: ReportData, area: str | None) -> list[str]:
+    actions = _actions_in(data, area)
+    if not actions:
+        return []
+    rows = _action_rows(actions)
+    return [
+        "",
+        "## Progress on the previous action plan",
+        "",
+        md_inline(action_progress_text(actions)),
+        "",
+        *_md_table(("Action", "What", "Area", "Question", "Owner", "Due", "Status"), rows),
+    ]
 
 
 def _md_partnership(summary: Summary, areas: Sequence[str]) -> list[str]:
@@ -693,6 +735,16 @@ def render_docx(data: ReportData, *, area: str | None = None) -> bytes:
             ],
         )
 
+    actions = _actions_in(data, area)
+    if actions:
+        document.add_heading("Progress on the previous action plan", level=1)
+        document.add_paragraph(action_progress_text(actions))
+        _docx_table(
+            document,
+            ("Action", "What", "Area", "Question", "Owner", "Due", "Status"),
+            _action_rows(actions),
+        )
+
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
@@ -720,8 +772,8 @@ def _docx_table(document, header: Sequence[str], rows: Sequence[Sequence[str]]) 
 # --- chat view -------------------------------------------------------------------------------
 
 
-def _command(fmt: str, area: str | None) -> str:
-    command = f"checkin report format={fmt}"
+def _command(fmt: str, area: str | None, *, verb: str = "report") -> str:
+    command = f"checkin {verb}" + (f" format={fmt}" if fmt else "")
     if area:
         command += f' area="{area}"' if any(c.isspace() for c in area) else f" area={area}"
     return command
@@ -780,6 +832,9 @@ def report_view(data: ReportData, *, area: str | None = None) -> View:
                 "written; the full text is in the Markdown and Word reports."
             )
         )
+    previous_actions = _actions_in(data, area)
+    if previous_actions:
+        blocks.append(Paragraph(action_progress_text(previous_actions)))
     blocks.append(
         Image(
             f"{framework.short_title}: median rating by question",
@@ -794,6 +849,7 @@ def report_view(data: ReportData, *, area: str | None = None) -> View:
                 Button("Word (DOCX)", _command("docx", area)),
                 Button("CSV", _command("csv", area)),
                 Button("Chart (PNG)", _command("png", area)),
+                Button("Priorities to actions", _command("", area, verb="priorities")),
             )
         )
     )

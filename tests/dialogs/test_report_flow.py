@@ -207,3 +207,57 @@ async def test_reports_are_for_coordinators_and_only_in_private(core, store):
         assert sent[0].view["summary"].startswith("QI 3.2 Partnership working: check-in report")
     assert "There's no area called Nowhere." in await say(core, CORA, "checkin report area=Nowhere")
     assert "format=" in await say(core, CORA, "checkin report format=pdf")
+
+
+async def test_priorities_become_actions_and_the_next_cycle_shows_their_progress(core, clock):
+    await say(core, CORA, "checkin start qi-3.2 questions=1,3,4,7 areas=all closes=2026-03-31")
+    await answer_everything(core)
+    (listing,) = await replies_to(core, CORA, "checkin priorities area=Marr")
+    texts = [b.text for b in listing.view.blocks if hasattr(b, "text")]
+    marr_q1 = "Marr, question 1: Bring partners together at Marr level and in each community."
+    assert marr_q1 in texts
+    assert not any("Kincardine" in t for t in texts)  # one area asked for
+    presses = [
+        button.command
+        for block in listing.view.blocks
+        if isinstance(block, Actions)
+        for button in block.buttons
+    ]
+    first = presses[0]
+    assert first == (
+        'action add "Bring partners together at Marr level and in each community." '
+        "area=Marr question=1"
+    )
+    assert "Action 1 added for Marr owned by Cora." in await say(core, CORA, first, form={})
+    assert "Action 2 added for Marr" in await say(core, CORA, presses[1], form={})
+    again = await say(core, CORA, "checkin priorities area=Marr")
+    assert again.count("Already an action.") == 2
+    assert "Action 1 is done" in await say(core, CORA, "action done 1")
+    actions = await say(core, CORA, "actions")
+    assert "ACTION PLAN: 1 OF 2 DONE" in actions and " - Marr - Cora - done" in actions
+
+    await say(core, CORA, "checkin close")
+    clock.now = START + timedelta(days=40)
+    opened = await say(core, CORA, "checkin start qi-3.2 questions=1,3 areas=all closes=2026-05-29")
+    assert "Action plan from the previous cycle: 1 of 2 done" in opened
+    _, data = await download(core, await say(core, CORA, "checkin report format=md"))
+    markdown = data.decode()
+    progress = markdown.split("## Progress on the previous action plan")[1]
+    assert "Action plan from the previous cycle: 1 of 2 done." in progress
+    assert (
+        "| 1 | Bring partners together at Marr level and in each community. | Marr | 1 | Cora "
+        in progress
+    )
+    assert "| done |" in progress and "| open |" in progress
+    _, docx = await download(core, await say(core, CORA, "checkin report format=docx"))
+    document = Document(io.BytesIO(docx))
+    assert "Progress on the previous action plan" in [p.text for p in document.paragraphs]
+    cells = [cell.text for table in document.tables for row in table.rows for cell in row.cells]
+    assert "Bring partners together at Marr level and in each community." in cells
+    (view,) = await replies_to(core, CORA, "checkin report")
+    assert "Action plan from the previous cycle: 1 of 2 done." in [
+        b.text for b in view.view.blocks if hasattr(b, "text")
+    ]
+    # Members can't see or make them.
+    iain = core.people["Iain Sim"]  # type: ignore[attr-defined]
+    assert "Reports are for coordinators" in await say(core, iain, "checkin priorities")

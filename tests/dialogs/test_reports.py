@@ -687,8 +687,10 @@ def test_chat_view_is_short_with_the_chart_and_export_buttons(named: ReportData)
         "checkin report format=docx",
         "checkin report format=csv",
         "checkin report format=png",
+        "checkin priorities",
     ]
     one_area = reports.report_view(named, area=KM)
     buttons = next(b for b in one_area.blocks if isinstance(b, Actions)).buttons
     assert buttons[0].command == 'checkin report format=md area="Kincardine and Mearns"'
+    assert buttons[-1].command == 'checkin priorities area="Kincardine and Mearns"'
     assert "Aileen Gordon" not in repr(view)  # answers' texts and names stay in the exports
