@@ -17,7 +17,9 @@ from config.frameworks import load_frameworks
 from dialogs.core import Partnerbot
 from dialogs.turn import Partnership
 from dialogs.views import Actions, Image
+from storage.db import create_engine
 from storage.models import OutboxMessage
+from storage.repositories import Store
 from tests.dialogs.conversation import channel, person, replies_to, say
 from tests.dialogs.test_reports import (
     ANSWERS_2024,
@@ -261,3 +263,52 @@ async def test_priorities_become_actions_and_the_next_cycle_shows_their_progress
     # Members can't see or make them.
     iain = core.people["Iain Sim"]  # type: ignore[attr-defined]
     assert "Reports are for coordinators" in await say(core, iain, "checkin priorities")
+
+
+async def test_after_a_restart_a_member_resumes_where_they_stopped(
+    core, store, clock, database_url
+):
+    await say(core, CORA, "checkin start qi-3.2 questions=1,3 areas=Marr closes=2026-03-31")
+    callum = core.people["Callum Reid"]  # type: ignore[attr-defined]
+    await say(core, callum, "checkin")
+    await say(core, callum, "4")  # typed rating; now asked "What is working well?"
+    # The process restarts: a new engine and core on the same database.
+    restarted = Partnerbot(
+        Store(create_engine(database_url)),
+        Partnership(frameworks=load_frameworks(), public_url="https://bot.example.org"),
+        clock=clock,
+    )
+    try:
+        assert "How do you know?" in await say(restarted, callum, "Shared planning days")
+        await say(restarted, callum, "-")
+        assert "Saved question 1." in await say(restarted, callum, "More joint training")
+        assert "QUESTION 2 OF 2" in await say(restarted, callum, "checkin")
+        async with restarted.store.unit() as uow:
+            (member,) = await uow.members.by_name("Callum Reid")
+            saved = await uow.checkins.named_response(1, member.id, 1)
+            assert (saved.rating, saved.texts) == (
+                4,
+                {"working_well": "Shared planning days", "priorities": "More joint training"},
+            )
+    finally:
+        await restarted.store.close()
+
+
+async def test_an_anonymous_report_names_nobody_and_hides_small_areas(core):
+    await say(
+        core,
+        CORA,
+        "checkin start qi-3.2 questions=1,3,4,7 areas=all closes=2026-03-31 anonymous",
+    )
+    await answer_everything(core)
+    _, data = await download(core, await say(core, CORA, "checkin report format=md"))
+    markdown = data.decode()
+    # Every area has fewer than 5 respondents: none is shown on its own, no one is named.
+    for name in core.people:  # type: ignore[attr-defined]
+        assert name not in markdown
+    assert not any(
+        line.startswith(f"## {area_heading(a)}") for a in AREAS for line in markdown.split("\n")
+    )
+    assert "fewer than 5" in markdown
+    status = await say(core, CORA, "checkin status")
+    assert "Aileen" not in status  # who is outstanding is not kept in anonymous cycles
