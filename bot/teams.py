@@ -27,6 +27,7 @@ from botbuilder.schema import (
     ChannelAccount,
     ConversationAccount,
 )
+from botframework.connector.auth import ConnectorFactory
 from msrest.exceptions import DeserializationError
 
 from bot.teams_cards import render_activity
@@ -102,9 +103,71 @@ def create_adapter(settings: Settings) -> CloudAdapter:
         APP_TYPE=settings.teams_app_type,
         APP_TENANTID=settings.teams_tenant_id,
     )
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+    adapter = CloudAdapter(ReusedClients(ConfigurationBotFrameworkAuthentication(config)))
     adapter.on_turn_error = on_turn_error
     return adapter
+
+
+class ReusedClients:
+    """The adapter's authentication, but its Bot Connector and user-token clients are made once
+    per app and service URL and then reused, rather than made for every turn and every send.
+
+    Stock botbuilder builds both for each activity: about 2.9 ms of CPU each, nearly all of it
+    msrest's retry-policy constructor, and a new TCP connection for every reply (see
+    ../shared/PERFORMANCE.md and docs/benchmarks.md). The clients hold no per-turn state: the
+    credentials fetch and refresh their token per request."""
+
+    MAX_CLIENTS = 64  # service URLs are a handful per cloud; a bound keeps a bad actor out
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._connectors: dict[tuple[Any, ...], Any] = {}
+        self._token_clients: dict[tuple[Any, ...], Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> Any:
+        result = await self._inner.authenticate_request(activity, auth_header)
+        if result.connector_factory is not None:
+            result.connector_factory = _ReusedConnectors(result.connector_factory, self._connectors)
+        return result
+
+    def create_connector_factory(self, claims_identity: Any) -> Any:
+        return _ReusedConnectors(
+            self._inner.create_connector_factory(claims_identity), self._connectors
+        )
+
+    async def create_user_token_client(self, claims_identity: Any) -> Any:
+        claims = getattr(claims_identity, "claims", None) or {}
+        key = (claims.get("aud"), claims.get("appid"), claims.get("azp"))
+        client = self._token_clients.get(key)
+        if client is None:
+            client = await self._inner.create_user_token_client(claims_identity)
+            _remember(self._token_clients, key, client, self.MAX_CLIENTS)
+        return client
+
+
+class _ReusedConnectors(ConnectorFactory):
+    def __init__(self, inner: Any, cache: dict[tuple[Any, ...], Any]) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    async def create(self, service_url: str, audience: str | None = None) -> Any:
+        key = (getattr(self._inner, "_app_id", None), service_url, audience)
+        client = self._cache.get(key)
+        if client is None:
+            client = await self._inner.create(service_url, audience)
+            _remember(self._cache, key, client, ReusedClients.MAX_CLIENTS)
+        return client
+
+
+def _remember(
+    cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any, limit: int
+) -> None:
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
 
 
 async def messages(request: web.Request) -> web.StreamResponse:

@@ -31,6 +31,7 @@ class Sent:
     activity: dict[str, Any]
     authorization: str | None
     at: float = 0.0  # when it was accepted, on the injected clock (0 without one)
+    peer: tuple[str, int] | None = None  # the bot's end of the TCP connection it came on
 
     @property
     def text(self) -> str:
@@ -136,6 +137,7 @@ class FakeConnector:
                 activity=activity,
                 authorization=request.headers.get("Authorization"),
                 at=now,
+                peer=request.transport.get_extra_info("peername") if request.transport else None,
             )
         )
         return web.json_response({"id": f"bot-activity-{next(self._ids)}"})

@@ -262,6 +262,15 @@ async def test_a_resent_activity_is_answered_once(teams, connector):
     assert "There's no area called Nowhere." in connector.sent[0].card_texts[0]
 
 
+async def test_replies_reuse_one_connector_client_and_its_connection(teams, connector):
+    # Stock botbuilder makes a connector client, and opens a connection, for every turn.
+    for text in ("help", "me", "areas", "help checkin"):
+        await teams.say(text)
+
+    assert len(connector.sent) >= 4
+    assert len({sent.peer for sent in connector.sent}) == 1
+
+
 async def test_action_submit_runs_the_buttons_command(teams, connector):
     press = teams.activity(
         "message",
