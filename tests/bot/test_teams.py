@@ -264,8 +264,8 @@ async def test_a_resent_activity_is_answered_once(teams, connector):
 
 async def test_replies_reuse_one_connector_client_and_its_connection(teams, connector):
     # Stock botbuilder makes a connector client, and opens a connection, for every turn.
-    for text in ("help", "me", "areas", "help checkin"):
-        await teams.say(text)
+    for command in ("help", "me", "areas", "help checkin"):
+        await teams.say(command)
 
     assert len(connector.sent) >= 4
     assert len({sent.peer for sent in connector.sent}) == 1
