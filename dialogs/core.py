@@ -11,6 +11,7 @@ from dialogs.checkins import actions, report_command
 from dialogs.checkins import handlers as checkins
 from dialogs.directory.handlers import HANDLERS as DIRECTORY
 from dialogs.grammar import Role
+from dialogs.meetings import handlers as meetings
 from dialogs.messages import ConversationAddress, IncomingMessage, MembersJoined, PlatformUser
 from dialogs.parser import UsageError, parse
 from dialogs.turn import Handler, Partnership, Refusal, Turn
@@ -35,6 +36,7 @@ def default_handlers() -> dict[tuple[str, ...], Handler]:
         **checkins.HANDLERS,
         **report_command.HANDLERS,
         **actions.HANDLERS,
+        **meetings.HANDLERS,
     }
 
 
@@ -215,6 +217,7 @@ class Partnerbot:
         report downloads whose link has expired."""
         async with self._store.unit() as uow:
             await checkins.close_due(uow, now)
+            await meetings.warn_cadence(uow, now, default_zone=self._partnership.timezone)
             await uow.exports.purge(now)
 
     async def download(self, token: str) -> report_command.Download | None:

@@ -231,6 +231,33 @@ COMMANDS: tuple[CommandSpec, ...] = (
         ),
         coordinator_only=True,
     ),
+    CommandSpec(
+        ("meeting", "change"),
+        "move a meeting or change its place or length",
+        "meetings",
+        (Param("id", Kind.INT, "id"),),
+        (
+            Option("date", Kind.DATE, "YYYY-MM-DD"),
+            Option("time", Kind.TIME, "HH:MM"),
+            Option("where", Kind.WORD, "place or link"),
+            Option("duration", Kind.DURATION, "90m"),
+        ),
+        coordinator_only=True,
+    ),
+    CommandSpec(
+        ("meeting", "invite"),
+        "invite every organisation in the directory, current and past",
+        "meetings",
+        (Param("id", Kind.INT, "id"),),
+        coordinator_only=True,
+    ),
+    CommandSpec(
+        ("area", "channel"),
+        "announce an area's meetings in this channel",
+        "meetings",
+        (Param("area", Kind.TEXT, "area"),),
+        coordinator_only=True,
+    ),
     CommandSpec(("meetings",), "upcoming meetings and each area's standing", "meetings"),
     CommandSpec(("meeting",), "one meeting", "meetings", (Param("id", Kind.INT, "id"),)),
     CommandSpec(
@@ -254,9 +281,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         ("attend",),
-        "check in to a meeting that is on now",
+        "check in to a meeting that is on now (coordinators: mark a member)",
         "meetings",
-        (Param("id", Kind.INT, "id"),),
+        (Param("id", Kind.INT, "id"), Param("member", Kind.MEMBER, "@member", optional=True)),
     ),
     # -- practice ---------------------------------------------------------------------------
     CommandSpec(

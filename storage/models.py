@@ -351,3 +351,84 @@ class ActionItem(Base):
     status: Mapped[str] = mapped_column(String(10), default="open")
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+
+
+class Meeting(Base):
+    """One forum meeting. A series is several rows sharing ``series_id`` (the first one's id),
+    each with its own RSVPs, reminders and attendance. Times are UTC; ``timezone`` is the zone
+    the meeting was set in, which decides its local date and time."""
+
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    series_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    # None: a partnership-wide meeting, for every area.
+    area_id: Mapped[int | None] = mapped_column(
+        ForeignKey("areas.id", ondelete="SET NULL"), index=True
+    )
+    starts_at: Mapped[datetime] = mapped_column(index=True)
+    ends_at: Mapped[datetime]
+    timezone: Mapped[str] = mapped_column(String(64))
+    place: Mapped[str] = mapped_column(String(500), default="")
+    agenda: Mapped[list[str]] = mapped_column(JSON, default=list)
+    repeat: Mapped[str | None] = mapped_column(String(20))
+    # Minutes before the start at which reminders go out.
+    remind_minutes: Mapped[list[int]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(10), default="scheduled", index=True)
+    # Bumped on every change, so that re-queued reminders get new outbox keys.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    ics_token: Mapped[str | None] = mapped_column(String(64))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    cancelled_at: Mapped[datetime | None]
+
+
+class MeetingRsvp(Base):
+    __tablename__ = "meeting_rsvps"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    answer: Mapped[str] = mapped_column(String(10))
+    # Bumped on every change, so that re-queued reminders get new outbox keys.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    answered_at: Mapped[datetime]
+
+
+class MeetingAttendance(Base):
+    """Who was there. Area and organisation are copied at check-in, so the counts of a past
+    meeting don't move when someone changes area later."""
+
+    __tablename__ = "meeting_attendance"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"))
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL")
+    )
+    marked_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    attended_at: Mapped[datetime]
+
+
+class MeetingInvitation(Base):
+    """An organisation from the directory invited to a meeting (current or past partner)."""
+
+    __tablename__ = "meeting_invitations"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+    )
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    invited_at: Mapped[datetime]

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.checkins import ActionRepository, CheckinRepository, ExportRepository
 from storage.db import session_factory, upsert_insert
+from storage.meetings import MeetingRepository
 from storage.models import (
     Area,
     Conversation,
@@ -383,6 +384,7 @@ class UnitOfWork:
         self.checkins = CheckinRepository(session)
         self.exports = ExportRepository(session)
         self.actions = ActionRepository(session)
+        self.meetings = MeetingRepository(session)
 
 
 class Store:

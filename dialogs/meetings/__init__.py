@@ -1,0 +1,1 @@
+"""Forum meetings: scheduling, announcements, RSVPs, reminders, attendance, cadence."""

@@ -1,0 +1,148 @@
+"""What members see of a meeting (neutral views)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from dialogs.meetings.times import REPEATS, local, local_day, offset_words
+from dialogs.views import (
+    Actions,
+    Block,
+    BulletList,
+    Button,
+    ButtonStyle,
+    Facts,
+    Heading,
+    Paragraph,
+    Tone,
+    View,
+)
+from storage.models import Meeting
+
+SHARING_PRACTICE = "Sharing practice: what's working, stories and resources from partners"
+DEFAULT_AGENDA = (
+    "Welcome and introductions",
+    "Partnership updates",
+    SHARING_PRACTICE,
+    "Any other business and next meeting",
+)
+ANSWERS = {"yes": "Going", "maybe": "Maybe", "no": "Can't"}
+
+
+def when(meeting: Meeting, zone: str) -> str:
+    minutes = int((meeting.ends_at - meeting.starts_at).total_seconds() // 60)
+    return f"{local(meeting.starts_at, zone)} ({zone}), {minutes} minutes"
+
+
+def counts_line(counts: Mapping[str, int]) -> str:
+    return " · ".join(f"{label} {counts.get(answer, 0)}" for answer, label in ANSWERS.items())
+
+
+def rsvp_buttons(meeting_id: int) -> tuple[Button, ...]:
+    return (
+        Button("Going", f"rsvp {meeting_id} yes", ButtonStyle.PRIMARY),
+        Button("Maybe", f"rsvp {meeting_id} maybe"),
+        Button("Can't", f"rsvp {meeting_id} no"),
+    )
+
+
+def announcement(
+    meeting: Meeting,
+    *,
+    zone: str,
+    area: str | None,
+    counts: Mapping[str, int],
+    ics_url: str | None,
+    series: Sequence[Meeting] = (),
+    heading: str = "Forum meeting",
+) -> View:
+    facts = [
+        ("When", when(meeting, zone)),
+        ("Where", meeting.place or "to be confirmed"),
+        ("For", area or "the whole partnership"),
+    ]
+    if meeting.repeat is not None and len(series) > 1:
+        facts.append(
+            (
+                "Series",
+                f"{REPEATS[meeting.repeat].words}: "
+                + ", ".join(local_day(m.starts_at, zone) for m in series),
+            )
+        )
+    buttons = list(rsvp_buttons(meeting.id))
+    if ics_url:
+        buttons.append(Button("Add to calendar (.ics)", "", url=ics_url))
+    blocks: list[Block] = [
+        Heading(f"{heading} {meeting.id}: {meeting.title}"),
+        Facts(tuple(facts)),
+        Paragraph("Agenda", Tone.STRONG),
+        BulletList(tuple(meeting.agenda)),
+        Paragraph(f"Replies so far: {counts_line(counts)}", Tone.MUTED),
+        Actions(tuple(buttons)),
+    ]
+    return View(
+        summary=f"{heading} {meeting.id}: {meeting.title}, {local(meeting.starts_at, zone)} "
+        f"({zone}), {meeting.place or 'place to be confirmed'}",
+        blocks=tuple(blocks),
+    )
+
+
+def reminder(meeting: Meeting, *, zone: str, before: timedelta) -> View:
+    text = (
+        f"Reminder: {meeting.title} starts in {offset_words(before)}, "
+        f"{local(meeting.starts_at, zone)} ({zone})"
+        + (f", {meeting.place}." if meeting.place else ".")
+    )
+    return View(
+        summary=text,
+        blocks=(
+            Paragraph(text),
+            Paragraph(
+                "When it starts, check in with the button or `attend "
+                f"{meeting.id}`. Can't come after all? Let us know.",
+                Tone.MUTED,
+            ),
+            Actions(
+                (
+                    Button("Check in", f"attend {meeting.id}", ButtonStyle.PRIMARY),
+                    Button("Can't come", f"rsvp {meeting.id} no"),
+                )
+            ),
+        ),
+    )
+
+
+def changed(meeting: Meeting, *, zone: str, what: str) -> View:
+    text = (
+        f"{meeting.title} (meeting {meeting.id}) has changed: {what}. It is now "
+        f"{local(meeting.starts_at, zone)} ({zone})"
+        + (f", {meeting.place}." if meeting.place else ".")
+    )
+    return View(summary=text, blocks=(Paragraph(text), Actions(rsvp_buttons(meeting.id))))
+
+
+def cancelled(meeting: Meeting, *, zone: str) -> View:
+    text = (
+        f"Cancelled: {meeting.title} (meeting {meeting.id}) on "
+        f"{local(meeting.starts_at, zone)} ({zone}) will not take place."
+    )
+    return View(summary=text, blocks=(Paragraph(text, Tone.WARNING),))
+
+
+def cadence_warning(area: str, *, needed_by: datetime, zone: str, last: str | None) -> View:
+    since = f"It last met {last}." if last else "It hasn't met yet."
+    text = (
+        f"{area} is behind its meeting cadence: the next forum is needed by "
+        f"{local_day(needed_by, zone)} and none is scheduled. {since}"
+    )
+    return View(
+        summary=text,
+        blocks=(
+            Paragraph(text, Tone.WARNING),
+            Paragraph(
+                f'Schedule one with `meeting schedule "<title>" <YYYY-MM-DD> <HH:MM> area={area}`.',
+                Tone.MUTED,
+            ),
+        ),
+    )

@@ -1,0 +1,408 @@
+"""Forum meetings as coordinators and members live them, on a fixed clock, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from dateutil.rrule import rrulestr
+from icalendar import Calendar
+from sqlalchemy import func, select
+
+from bot.render_text import render_text
+from dialogs.core import Partnerbot
+from dialogs.turn import Partnership
+from dialogs.views import Actions, view_from_dict
+from storage.models import Export, Meeting, MeetingRsvp, OutboxMessage
+from tests.dialogs.conversation import channel, person, say
+
+ANN, BOB, CAT, DAN = person("Ann"), person("Bob"), person("Cat"), person("Dan")
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+LONDON = ZoneInfo("Europe/London")
+MARR_FORUM = 'meeting schedule "Marr forum" 2026-05-12 10:30 where="Town Hall, Inverurie"'
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def core(store, frameworks, clock) -> Partnerbot:
+    bot = Partnerbot(
+        store,
+        Partnership(first_contact_becomes_coordinator=True, frameworks=frameworks),
+        clock=clock,
+    )
+    await say(bot, ANN, "area add Marr")
+    await say(bot, ANN, "area add Formartine")
+    await say(bot, ANN, "me area Marr")
+    await say(bot, BOB, "me area Marr")
+    await say(bot, CAT, "me area Formartine")
+    return bot
+
+
+async def teams_channel_for(store, area: str) -> int:
+    """A Teams channel linked to the area (as a Teams coordinator would with `area channel`)."""
+    async with store.unit() as uow:
+        row = await uow.conversations.remember(
+            platform="teams",
+            tenant_id="tenant-1",
+            conversation_id="19:marr@thread.tacv2",
+            kind="channel",
+            name="Marr forum",
+            reference={"conversation": {"id": "19:marr@thread.tacv2"}},
+            now=START,
+        )
+        row.area_id = (await uow.areas.by_name(area)).id
+        return row.id
+
+
+async def count(store, model) -> int:
+    async with store.unit() as uow:
+        return await uow.session.scalar(select(func.count()).select_from(model))
+
+
+async def outbox(store) -> dict[str, OutboxMessage]:
+    async with store.unit() as uow:
+        return {row.key: row for row in await uow.session.scalars(select(OutboxMessage))}
+
+
+def pending(rows: dict[str, OutboxMessage], part: str) -> list[OutboxMessage]:
+    return [row for key, row in rows.items() if part in key and row.status == "pending"]
+
+
+async def member_id(store, user) -> int:
+    async with store.unit() as uow:
+        identity = await uow.members.identity(user.platform, user.tenant_id, user.user_id)
+        return identity.member_id
+
+
+async def ics_of(core: Partnerbot, row: OutboxMessage) -> tuple[str, Calendar]:
+    view = view_from_dict(row.view)
+    (calendar,) = [
+        b for block in view.blocks if isinstance(block, Actions) for b in block.buttons if b.url
+    ]
+    assert calendar.label == "Add to calendar (.ics)"
+    download = await core.download(calendar.url.rsplit("/", 1)[1])
+    return download.media_type, Calendar.from_ical(download.data)
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        ('meeting schedule "Forum" 2026-02-30 10:00', "`2026-02-30` is not a date"),
+        (
+            'meeting schedule "Forum" 2026-03-29 01:30',
+            "01:30 on 29 Mar 2026 doesn't exist in Europe/London: the clocks go forward then",
+        ),
+        (
+            'meeting schedule "Forum" 2026-03-28 01:30 repeat=yearly',
+            "01:30 on 28 Mar 2027 doesn't exist in Europe/London: the clocks go forward then "
+            "(meeting 2 of the series, pick another time)",
+        ),
+        (
+            'meeting schedule "Forum" 2026-03-02 08:59',
+            "Mon 02 Mar 2026 08:59 (Europe/London) is in the past: it's now Mon 02 Mar 2026 "
+            "09:00 there.",
+        ),
+        ('meeting schedule "Forum" 2026-05-12 10:00 area=Nowhere', "There's no area called"),
+    ],
+)
+async def test_a_bad_meeting_is_refused_with_the_reason_and_nothing_is_saved(
+    core, store, command, reason
+):
+    assert reason in await say(core, ANN, command)
+    assert await count(store, Meeting) == 0
+    assert await count(store, Export) == 0
+    assert await outbox(store) == {}
+
+
+async def test_only_coordinators_schedule(core, store):
+    assert "is for coordinators" in await say(core, BOB, MARR_FORUM)
+    assert await count(store, Meeting) == 0
+
+
+async def test_a_meeting_is_announced_in_the_areas_channels_on_every_platform(core, store):
+    assert "Marr's meetings will be announced in this channel." in await say(
+        core, ANN, "area channel Marr", where=channel("marr")
+    )
+    teams = await teams_channel_for(store, "Marr")
+    answer = await say(core, ANN, MARR_FORUM)
+    assert (
+        "Scheduled Marr forum (meeting 1) for Marr: Tue 12 May 2026 10:30 (Europe/London)."
+        in answer
+    )
+    assert "Announcing it in 2 channels." in answer
+    assert "Reminders 7 days, 1 day, 1 hour before, to 2 members" in answer
+    async with store.unit() as uow:
+        meeting = await uow.meetings.get(1)
+        assert meeting.starts_at == datetime(2026, 5, 12, 9, 30, tzinfo=UTC)
+        assert meeting.timezone == "Europe/London"
+    rows = await outbox(store)
+    announcements = pending(rows, ":announce:")
+    assert len(announcements) == 2
+    async with store.unit() as uow:
+        slack = await uow.conversations.find("slack", "T1", "CMARR")
+    assert {row.conversation_id for row in announcements} == {slack.id, teams}
+    assert all(row.kind == "meeting.announcement" for row in announcements)
+    text = render_text(view_from_dict(announcements[0].view))
+    assert "FORUM MEETING 1: MARR FORUM" in text
+    assert "When   Tue 12 May 2026 10:30 (Europe/London), 90 minutes" in text
+    assert "Where  Town Hall, Inverurie" in text
+    assert "Sharing practice" in text
+    assert "Replies so far: Going 0 · Maybe 0 · Can't 0" in text
+    assert "[Going: rsvp 1 yes]   [Maybe: rsvp 1 maybe]   [Can't: rsvp 1 no]" in text
+
+    media_type, calendar = await ics_of(core, announcements[0])
+    assert media_type == "text/calendar; charset=utf-8"
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["summary"]) == "Marr forum"
+    assert str(event["location"]) == "Town Hall, Inverurie"
+    assert event.decoded("dtstart") == datetime(2026, 5, 12, 10, 30, tzinfo=LONDON)
+    assert event.decoded("dtend") - event.decoded("dtstart") == timedelta(minutes=90)
+    assert "Sharing practice" in str(event["description"])
+    assert "RRULE" not in event
+    assert [tz["tzid"] for tz in calendar.walk("VTIMEZONE")] == ["Europe/London"]
+
+    # Reminders to Marr's two members (not Cat, in Formartine), 7d, 1d and 1h before.
+    reminders = pending(rows, ":remind:")
+    assert len(reminders) == 6
+    assert sorted({row.due_at for row in reminders}) == [
+        datetime(2026, 5, 5, 9, 30, tzinfo=UTC),
+        datetime(2026, 5, 11, 9, 30, tzinfo=UTC),
+        datetime(2026, 5, 12, 8, 30, tzinfo=UTC),
+    ]
+    assert all(row.not_after == meeting.starts_at for row in reminders)
+    cat = await member_id(store, CAT)
+    assert cat not in {row.member_id for row in reminders}
+
+
+async def test_without_a_linked_channel_the_announcement_comes_back_to_share(core, store):
+    answer = await say(core, ANN, MARR_FORUM + " area=all")
+    assert "for the whole partnership" in answer
+    assert "No channel is linked to the whole partnership yet" in answer
+    assert "FORUM MEETING 1: MARR FORUM" in answer and "[Going: rsvp 1 yes]" in answer
+    assert len(pending(await outbox(store), ":remind:")) == 9  # all three members
+
+
+async def test_a_series_carries_its_rrule_and_each_meeting_is_at_local_time(core, store):
+    await say(core, ANN, "area channel Marr", where=channel("marr"))
+    answer = await say(
+        core, ANN, 'meeting schedule "Marr CoP" 2026-03-10 10:00 repeat=twice-yearly remind=1d'
+    )
+    assert "A series, every 6 months: meetings 1, 2, 3, 4." in answer
+    async with store.unit() as uow:
+        series = await uow.meetings.in_series(1)
+    # 10:00 in London every time: GMT in March, BST in September.
+    assert [m.starts_at for m in series] == [
+        datetime(2026, 3, 10, 10, 0, tzinfo=UTC),
+        datetime(2026, 9, 10, 9, 0, tzinfo=UTC),
+        datetime(2027, 3, 10, 10, 0, tzinfo=UTC),
+        datetime(2027, 9, 10, 9, 0, tzinfo=UTC),
+    ]
+    rows = await outbox(store)
+    (first,) = [row for key, row in rows.items() if key.startswith("meeting:1:announce:")]
+    assert "Series  every 6 months: 10 Mar 2026, 10 Sep 2026, 10 Mar 2027, 10 Sep 2027" in (
+        render_text(view_from_dict(first.view))
+    )
+    # Later meetings are announced again four weeks ahead.
+    later = rows["meeting:2:announce:c1:r0"]
+    assert later.due_at == datetime(2026, 8, 13, 9, 0, tzinfo=UTC)
+    _, calendar = await ics_of(core, first)
+    (event,) = calendar.walk("VEVENT")
+    assert event["rrule"].to_ical() == b"FREQ=MONTHLY;COUNT=4;INTERVAL=6"
+    start = event.decoded("dtstart")
+    expanded = list(rrulestr(event["rrule"].to_ical().decode(), dtstart=start))
+    assert [moment.astimezone(UTC) for moment in expanded] == [m.starts_at for m in series]
+
+
+async def test_rsvp_by_button_and_by_text_updates_the_counts_and_the_reminders(core, store):
+    await say(core, ANN, "area channel Marr", where=channel("marr"))
+    await say(core, ANN, MARR_FORUM)
+    bob, cat = await member_id(store, BOB), await member_id(store, CAT)
+    # Bob presses Going on the announcement in the channel.
+    answer = await say(core, BOB, "rsvp 1 yes", form={}, where=channel("marr"))
+    assert (
+        "You're going to Marr forum (meeting 1), Tue 12 May 2026 10:30 (Europe/London). "
+        "Replies so far: Going 1 · Maybe 0 · Can't 0." in answer
+    )
+    # Cat, in another area, types maybe in her DM: she is reminded too.
+    assert "Going 1 · Maybe 1 · Can't 0" in await say(core, CAT, "rsvp 1 maybe")
+    assert len([r for r in pending(await outbox(store), ":remind:") if r.member_id == cat]) == 3
+    # Bob can't come after all: his pending reminders are withdrawn.
+    assert "Going 0 · Maybe 1 · Can't 1" in await say(core, BOB, "rsvp 1 no", form={})
+    rows = await outbox(store)
+    assert [r for r in pending(rows, ":remind:") if r.member_id == bob] == []
+    # A double click changes nothing; changing his mind again brings them back, once each.
+    assert "Going 0 · Maybe 1 · Can't 1" in await say(core, BOB, "rsvp 1 no", form={})
+    await say(core, BOB, "rsvp 1 yes", form={})
+    again = [r for r in pending(await outbox(store), ":remind:") if r.member_id == bob]
+    assert len(again) == 3 and len({r.due_at for r in again}) == 3
+    async with store.unit() as uow:
+        answers = {r.member_id: r.answer for r in await uow.session.scalars(select(MeetingRsvp))}
+    assert answers == {bob: "yes", cat: "maybe"}
+    assert "There's no meeting 9" in await say(core, BOB, "rsvp 9 yes")
+    shown = await say(core, CAT, "meeting 1")
+    assert "Replies so far: Going 1 · Maybe 1 · Can't 0" in shown
+
+
+async def test_reminders_are_shown_in_each_members_own_zone(core, store):
+    await say(core, BOB, "me tz Australia/Melbourne")
+    await say(core, ANN, MARR_FORUM + " remind=1d")
+    bob = await member_id(store, BOB)
+    rows = {row.member_id: row for row in pending(await outbox(store), ":remind:")}
+    assert rows[bob].view["summary"] == (
+        "Reminder: Marr forum starts in 1 day, Tue 12 May 2026 19:30 (Australia/Melbourne), "
+        "Town Hall, Inverurie."
+    )
+    ann = await member_id(store, ANN)
+    assert "Mon 11 May" not in rows[ann].view["summary"]
+    assert "Tue 12 May 2026 10:30 (Europe/London)" in rows[ann].view["summary"]
+
+
+async def test_cancelling_cancels_the_reminders_and_tells_those_going(core, store):
+    await say(core, ANN, "area channel Marr", where=channel("marr"))
+    await say(core, ANN, MARR_FORUM)
+    await say(core, BOB, "rsvp 1 yes")
+    await say(core, CAT, "rsvp 1 no")
+    assert "is for coordinators" in await say(core, BOB, "meeting cancel 1")
+    answer = await say(core, ANN, "meeting cancel 1")
+    assert "Cancelled Marr forum (meeting 1)." in answer
+    assert "1 member who replied have been told" in answer
+    rows = await outbox(store)
+    assert pending(rows, ":remind:") == [] and pending(rows, ":announce:") == []
+    assert all(row.status == "cancelled" for key, row in rows.items() if ":remind:" in key)
+    bob = await member_id(store, BOB)
+    told = rows[f"meeting:1:cancelled:m{bob}"]
+    assert told.kind == "meeting.change" and told.status == "pending"
+    assert told.view["summary"] == (
+        "Cancelled: Marr forum (meeting 1) on Tue 12 May 2026 10:30 (Europe/London) will not "
+        "take place."
+    )
+    assert len(pending(rows, ":cancelled:c")) == 1  # said in the channel too
+    assert "was cancelled" in await say(core, BOB, "rsvp 1 yes")
+    assert "already cancelled" in await say(core, ANN, "meeting cancel 1")
+    assert "No meetings are scheduled." in await say(core, BOB, "meetings")
+
+
+async def test_changing_the_time_reschedules_the_reminders_and_tells_those_going(core, store):
+    await say(core, ANN, MARR_FORUM)
+    await say(core, BOB, "rsvp 1 yes")
+    answer = await say(core, ANN, "meeting change 1 time=14:00")
+    assert "Changed Marr forum (meeting 1): moved from Tue 12 May 2026 10:30." in answer
+    rows = await outbox(store)
+    reminders = pending(rows, ":remind:")
+    assert len(reminders) == 6
+    assert sorted({row.due_at for row in reminders}) == [
+        datetime(2026, 5, 5, 13, 0, tzinfo=UTC),
+        datetime(2026, 5, 11, 13, 0, tzinfo=UTC),
+        datetime(2026, 5, 12, 12, 0, tzinfo=UTC),
+    ]
+    assert all("Tue 12 May 2026 14:00" in row.view["summary"] for row in reminders)
+    bob = await member_id(store, BOB)
+    assert (
+        rows[f"meeting:1:change:r1:m{bob}"]
+        .view["summary"]
+        .startswith("Marr forum (meeting 1) has changed: moved from Tue 12 May 2026 10:30.")
+    )
+    assert "doesn't exist in Europe/London" in await say(
+        core, ANN, "meeting change 1 date=2027-03-28 time=01:30"
+    )
+    assert "in the past" in await say(core, ANN, "meeting change 1 date=2026-03-01")
+    assert len(pending(await outbox(store), ":remind:")) == 6
+
+
+async def test_attendance_during_the_meeting_by_area_and_organisation(core, store, clock):
+    await say(core, ANN, MARR_FORUM)
+    await say(core, BOB, "me org Aberdeenshire Council")
+    await say(core, CAT, "me org Inverurie Academy")
+    await say(core, DAN, "me org Aberdeenshire Council")
+    clock.now = datetime(2026, 5, 12, 9, 0, tzinfo=UTC)  # 10:00 BST, half an hour early
+    assert "Check-in for Marr forum opens Tue 12 May 2026 10:15" in await say(core, BOB, "attend 1")
+    clock.now = datetime(2026, 5, 12, 9, 20, tzinfo=UTC)
+    assert "Welcome! You're checked in to Marr forum." in await say(core, BOB, "attend 1")
+    assert "already checked in" in await say(core, BOB, "attend 1", form={})
+    # Checked in: no more reminders for Bob (the 1h one had gone already).
+    bob = await member_id(store, BOB)
+    assert [r for r in pending(await outbox(store), ":remind:") if r.member_id == bob] == []
+    await say(core, CAT, "attend 1")
+    assert "Only coordinators can mark" in await say(core, BOB, "attend 1 @Dan")
+    clock.now = datetime(2026, 5, 12, 12, 0, tzinfo=UTC)
+    assert "ended" in await say(core, DAN, "attend 1")
+    assert "Marked Dan as attending Marr forum." in await say(core, ANN, "attend 1 @Dan")
+    report = await say(core, ANN, "meeting attendance 1")
+    assert "3 partners attended Marr forum (12 May 2026), from 2 organisations." in report
+    assert "Formartine  1\nMarr        1\nNo area     1" in report
+    assert "Aberdeenshire Council  2\nInverurie Academy      1" in report
+    assert "Dan - no area - Aberdeenshire Council (marked by a coordinator)" in report
+    member_view = await say(core, BOB, "meeting attendance 1")
+    assert "3 partners attended" in member_view and "Who came" not in member_view
+
+
+async def test_meetings_shows_whats_coming_and_each_areas_standing(core, store):
+    await say(core, ANN, MARR_FORUM)
+    answer = await say(core, BOB, "meetings")
+    assert "1. Marr forum - Tue 12 May 2026 10:30 - Marr - 0 going" in answer
+    assert "Marr        on track - not met yet; next 12 May 2026" in answer
+    assert (
+        "Formartine  behind - not met yet; a meeting is needed by 31 Aug 2026 and none is scheduled"
+    ) in answer
+
+
+async def test_the_weekly_cadence_check_warns_the_areas_coordinators(core, store, clock):
+    ann = await member_id(store, ANN)
+    await say(core, ANN, MARR_FORUM)
+    await core.run_jobs(START)
+    await core.run_jobs(START + timedelta(days=2))  # the same week: no second warning
+    rows = await outbox(store)
+    warnings = [row for key, row in rows.items() if key.startswith("meeting:cadence:")]
+    assert [(row.member_id, row.kind) for row in warnings] == [(ann, "notice")]
+    assert warnings[0].view["summary"] == (
+        "Formartine is behind its meeting cadence: the next forum is needed by 31 Aug 2026 and "
+        "none is scheduled. It hasn't met yet."
+    )
+    # A week later, with Formartine's forum scheduled, nobody is warned.
+    await say(core, ANN, 'meeting schedule "Formartine forum" 2026-06-02 18:00 area=Formartine')
+    await core.run_jobs(START + timedelta(days=7))
+    rows = await outbox(store)
+    assert len([key for key in rows if key.startswith("meeting:cadence:")]) == 1
+    # After Marr's May forum, its next one is due by November; in August it is not scheduled.
+    await core.run_jobs(datetime(2026, 8, 3, 8, 0, tzinfo=UTC))
+    rows = await outbox(store)
+    late = [row for key, row in rows.items() if key.startswith("meeting:cadence:a1:2026-W32")]
+    assert late[0].view["summary"] == (
+        "Marr is behind its meeting cadence: the next forum is needed by 10 Nov 2026 and none "
+        "is scheduled. It last met 12 May 2026."
+    )
+
+
+async def test_a_coordinator_invites_every_organisation_current_and_past(core, store):
+    await say(core, ANN, "partner add Aberdeenshire Council")
+    await say(core, ANN, "partner add Old Learning Trust past")
+    await say(core, DAN, "me org Old Learning Trust")  # no area: not in Marr's audience
+    await say(core, ANN, MARR_FORUM)
+    answer = await say(core, ANN, "meeting invite 1")
+    assert (
+        "Invited 2 organisations to Marr forum (1 current, 1 past; 2 newly): "
+        "Aberdeenshire Council, Old Learning Trust." in answer
+    )
+    dan = await member_id(store, DAN)
+    rows = await outbox(store)
+    invite = rows[f"meeting:1:invite:m{dan}"]
+    assert invite.view["summary"].startswith("You're invited 1: Marr forum")
+    assert len([r for r in pending(rows, ":remind:") if r.member_id == dan]) == 3
+    async with store.unit() as uow:
+        invited = await uow.meetings.invited_organisations(1)
+    assert [o.name for o in invited] == ["Aberdeenshire Council", "Old Learning Trust"]
+    assert "0 newly" in await say(core, ANN, "meeting invite 1")
+    assert len(await outbox(store)) == len(rows)  # asked twice, queued once
