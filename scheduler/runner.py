@@ -133,9 +133,10 @@ class DeliveryService:
     async def stop(self, *, grace: float = 10.0) -> None:
         """Stop scheduling, let a batch in flight finish (it holds a database connection that
         must be returned before the engine is disposed), then release any claims left."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            # Pause first: APScheduler's shutdown cancels the jobs it is running.
+            scheduler.pause()
         running = {task for task in self._running if task is not asyncio.current_task()}
         if running:
             _, pending = await asyncio.wait(running, timeout=grace)
@@ -143,4 +144,6 @@ class DeliveryService:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=grace)
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         await self._dispatcher.release()
