@@ -1,0 +1,175 @@
+"""A forum meeting over real HTTP on each platform: the coordinator links the channel to the area
+and schedules, the delivery engine announces it in the channel with RSVP buttons and an .ics
+link, a member presses Going on the platform's own card, and the answer is saved and counted."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from icalendar import Calendar
+from sqlalchemy import select
+
+from storage.models import MeetingRsvp
+from tests.bot.fake_connector import FakeConnector
+from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack, SlackSender
+from tests.bot.test_checkin_flow import posted_to, until
+from tests.bot.test_forms import teams_submit
+from tests.bot.test_slack import ADMIN, button_press, slash
+from tests.bot.test_teams import BOT, JANE, Teams, mention
+
+
+def in_a_month() -> str:
+    return (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+
+
+async def answers(store) -> list[str]:
+    async with store.unit() as uow:
+        return [row.answer for row in await uow.session.scalars(select(MeetingRsvp))]
+
+
+async def calendar_at(base: str, url: str) -> tuple[str, Calendar]:
+    """The .ics behind a link, fetched from this test's server (the link names the public URL)."""
+    token = url.rsplit("/exports/", 1)[1]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/exports/{token}") as response,
+    ):
+        assert response.status == 200
+        return response.headers["Content-Type"], Calendar.from_ical(await response.read())
+
+
+# -- Slack ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack(users={ADMIN: "Aisha Khan", "U2": "Ben Ortiz"})
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def slack_app(fake_slack, make_settings, serve_app) -> tuple[SlackSender, str]:
+    settings = make_settings(
+        env="production",
+        admins=ADMIN,
+        slack_signing_secret=SECRET,
+        slack_bot_token=TOKEN,
+        slack_api_url=fake_slack.api_url,
+        dispatch_interval="0.1",
+    )
+    base = await serve_app(settings)
+    return SlackSender(base + "/slack/events"), base
+
+
+async def test_a_slack_meeting_announced_in_the_channel_and_answered_by_button(
+    slack_app, fake_slack, store
+):
+    slack, base = slack_app
+    await slack.command(slash(fake_slack, "area add Marr", response="r1"))
+    await fake_slack.wait_for("response/r1", count=2)
+    await slack.command(slash(fake_slack, "area channel Marr", response="r2"))
+    (linked,) = await fake_slack.wait_for("response/r2")
+    assert any("Marr's meetings will be announced in this channel." in t for t in linked.texts())
+
+    day = in_a_month()
+    await slack.command(
+        slash(
+            fake_slack,
+            f'meeting schedule "Marr forum" {day} 10:30 area=Marr where="Town Hall"',
+            response="r3",
+        )
+    )
+    (scheduled,) = await fake_slack.wait_for("response/r3")
+    assert any("Announcing it in 1 channel." in t for t in scheduled.texts()), scheduled.texts()
+
+    announcement = await until(
+        lambda: next(
+            (c for c in posted_to(fake_slack, "C1") if "Forum meeting 1" in c.body["text"]),
+            None,
+        )
+    )
+    buttons = [e for b in announcement.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert [(e["text"]["text"], e.get("value")) for e in buttons if "value" in e] == [
+        ("Going", "rsvp 1 yes"),
+        ("Maybe", "rsvp 1 maybe"),
+        ("Can't", "rsvp 1 no"),
+    ]
+    (link,) = [e for e in buttons if e.get("url")]
+    assert link["text"]["text"] == "Add to calendar (.ics)"
+    media_type, calendar = await calendar_at(base, link["url"])
+    assert media_type.startswith("text/calendar")
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["summary"]) == "Marr forum" and str(event["location"]) == "Town Hall"
+
+    await slack.interaction(button_press(fake_slack, "rsvp 1 yes", response="r4", user="U2"))
+    # Ben is new: a welcome first, then his answer with the counts.
+    _welcome, answer = await fake_slack.wait_for("response/r4", count=2)
+    assert any("Going 1 · Maybe 0 · Can't 0" in t for t in answer.texts()), answer.texts()
+    assert await answers(store) == ["yes"]
+
+
+# -- Teams ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeConnector]:
+    fake = FakeConnector()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def teams(make_settings, serve_app, connector) -> AsyncIterator[Teams]:
+    base = await serve_app(make_settings(dispatch_interval="0.1"))
+    async with aiohttp.ClientSession() as session:
+        client = Teams(session, base, connector)
+        client.base = base
+        yield client
+
+
+def card_with(connector: FakeConnector, words: str) -> Any:
+    """The first activity the bot sent that shows ``words`` (as text or on a card)."""
+    return next(
+        (s for s in connector.sent if words in " ".join([s.text or "", *s.card_texts])), None
+    )
+
+
+async def test_a_teams_meeting_announced_in_the_channel_and_answered_by_button(
+    teams, connector, store
+):
+    await teams.say("area add Marr")  # Ann, first to arrive in development, coordinates
+    await teams.say(f"{mention(BOT)} area channel Marr", mentions=(BOT,), channel=True)
+    await until(lambda: card_with(connector, "announced in this channel"))
+    await teams.say(f'meeting schedule "Marr forum" {in_a_month()} 10:30 area=Marr')
+
+    announcement = await until(lambda: card_with(connector, "Forum meeting 1: Marr forum"))
+    titles = [title for title, _ in announcement.buttons]
+    assert titles[:3] == ["Going", "Maybe", "Can't"]
+    open_url = [
+        action
+        for element in announcement.card["body"]
+        if element["type"] == "ActionSet"
+        for action in element["actions"]
+        if action["type"] == "Action.OpenUrl"
+    ]
+    assert open_url[0]["title"] == "Add to calendar (.ics)"
+    _, calendar = await calendar_at(teams.base, open_url[0]["url"])
+    assert re.search(r"UID:meeting-1@partnerbot", calendar.to_ical().decode())
+
+    going = teams_submit(announcement.card, "Going", {})
+    assert going["command"] == "rsvp 1 yes"
+    response = await teams.post(
+        teams.activity("message", sender=JANE, channel=True, value=going, replyToId="a1")
+    )
+    assert response.status in (200, 201)
+    reply = await until(lambda: card_with(connector, "You're going to Marr forum"))
+    assert "Going 1 · Maybe 0 · Can't 0" in " ".join([reply.text or "", *reply.card_texts])
+    assert await answers(store) == ["yes"]
