@@ -234,6 +234,8 @@ class Dispatcher:
                 case RateLimited(retry_after=retry_after, error=error):
                     report.rate_limited += 1
                     self._limiter.block(destination.pacing_key, retry_after)
+                    if destination.platform == "slack":
+                        self._limiter.block(destination.app_key, retry_after)
                     if (
                         retry_after > self._policy.max_inline_wait
                         or attempts >= self._policy.max_attempts

@@ -3,6 +3,9 @@
 The platforms' documented limits (DESIGN.md, PERFORMANCE.md): Slack chat.postMessage about one
 message per second per channel; Teams 7 per second, 8 per 2 s, 60 per 30 s and 1,800 per hour per
 conversation, and 50 requests per second per app per tenant.
+
+A Slack 429 holds the whole workspace (its per-channel pace is kept, so a refusal means the
+workspace ceiling); a Teams 429 holds only that conversation.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ class Limits:
 
 
 PLATFORM_LIMITS: dict[str, Limits] = {
-    "slack": Limits(per_target=(Window(1, 1.0),), per_app=()),
+    # Slack's workspace ceiling for chat.postMessage is documented only as "several hundred
+    # per minute": pace at 10 a second and let a 429 (which then holds the whole workspace)
+    # say if it is lower.
+    "slack": Limits(per_target=(Window(1, 1.0),), per_app=(Window(10, 1.0),)),
     "teams": Limits(
         per_target=(Window(7, 1.0), Window(8, 2.0), Window(60, 30.0), Window(1800, 3600.0)),
         per_app=(Window(50, 1.0),),

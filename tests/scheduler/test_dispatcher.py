@@ -12,6 +12,7 @@ from dialogs.outbox import Kind, ToConversation, ToMember, queue
 from dialogs.views import View
 from scheduler.clock import SystemClock
 from scheduler.dispatcher import Dispatcher, DispatchPolicy
+from scheduler.pacing import PLATFORM_LIMITS, RateLimiter
 from scheduler.runner import DeliveryService
 from storage.db import is_sqlite
 from storage.outbox import Status
@@ -153,6 +154,40 @@ async def test_a_fan_out_to_one_channel_is_paced_at_one_per_second(
     times = [t for t, _, _ in slack.accepted]
     assert all(b - a >= 1.0 for a, b in itertools.pairwise(times))
     assert [text for _, _, text in slack.accepted] == [f"fan:{n:03d}" for n in range(100)]
+
+
+async def test_a_fan_out_across_channels_keeps_to_the_workspace_pace(clock):
+    # At the limiter: sends to 40 channels of one workspace, 32 at a time as the dispatcher
+    # sends. (At the fake, concurrent sends on a virtual clock all arrive at the last instant.)
+    limiter = RateLimiter(clock)
+    slack = PLATFORM_LIMITS["slack"]
+    start = clock.monotonic()
+
+    async def send(n: int) -> float:
+        await limiter.acquire(
+            (f"slack:T1:C{n:02d}", slack.per_target), ("slack:T1:app", slack.per_app)
+        )
+        return clock.monotonic() - start
+
+    times = sorted(await asyncio.gather(*(send(n) for n in range(40))))
+    assert all(b - a >= 1.0 for a, b in zip(times, times[10:], strict=False))
+    assert times[9] == 0.0  # the first ten go at once
+
+
+async def test_a_slack_429_holds_the_whole_workspace_for_retry_after(
+    store, database_url, slack, clock
+):
+    engine = dispatcher(store, database_url, slack, clock, max_inline_wait=1.0)
+    await put(store, "first", ToConversation(await channel(store, "C1")))
+    slack.script["C1"] = [(429, {"Retry-After": "5"})]
+    report = await engine.run_once(START)
+    assert (report.rate_limited, report.sent) == (1, 0)  # put back for later
+    ((refused_at, _, _),) = slack.refusals
+    # Another channel of the same workspace waits out the Retry-After too.
+    await put(store, "second", ToConversation(await channel(store, "C2")), due=clock.now())
+    await engine.run_once(clock.now())
+    ((accepted_at, where, _),) = slack.accepted
+    assert where == "C2" and accepted_at - refused_at >= 5
 
 
 async def test_a_429_waits_for_retry_after(store, database_url, slack, clock):
