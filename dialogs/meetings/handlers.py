@@ -389,7 +389,35 @@ async def show(turn: Turn, command: Command) -> Sequence[Reply]:
         series=series,
         heading=heading,
     )
+    if turn.is_coordinator:
+        warning = await _unreachable_note(turn.uow, meeting)
+        if warning:
+            view = View(view.summary, (*view.blocks, Paragraph(warning, Tone.WARNING)))
     return (Reply(view),)
+
+
+async def _unreachable_note(uow: UnitOfWork, meeting: Meeting) -> str | None:
+    """For coordinators: the meeting's channels and members the platforms refused messages to
+    (the delivery engine marks them), so nobody counts on an announcement or reminder that
+    could not arrive."""
+    channels = [
+        c.name or c.conversation_id
+        for c in await uow.conversations.unreachable()
+        if meeting.area_id is None or c.area_id == meeting.area_id
+    ]
+    members = [
+        m.display_name
+        for m, _ in await uow.members.unreachable()
+        if meeting.area_id is None or m.area_id == meeting.area_id
+    ]
+    parts = []
+    if channels:
+        parts.append("channels " + ", ".join(sorted(set(channels))))
+    if members:
+        parts.append("members " + ", ".join(sorted(set(members))))
+    if not parts:
+        return None
+    return "Can't be reached (the platform refused messages): " + "; ".join(parts) + "."
 
 
 async def standing(

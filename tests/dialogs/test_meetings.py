@@ -406,3 +406,22 @@ async def test_a_coordinator_invites_every_organisation_current_and_past(core, s
     assert [o.name for o in invited] == ["Aberdeenshire Council", "Old Learning Trust"]
     assert "0 newly" in await say(core, ANN, "meeting invite 1")
     assert len(await outbox(store)) == len(rows)  # asked twice, queued once
+
+
+async def test_the_meeting_view_tells_coordinators_who_cannot_be_reached(core, store):
+    channel_id = await teams_channel_for(store, "Marr")
+    await say(core, ANN, MARR_FORUM + " area=Marr")
+    async with store.unit() as uow:
+        identity = await uow.members.identity("slack", "T1", BOB.user_id)
+        await uow.outbox.mark_unreachable(
+            identity_id=identity.id, conversation_row_id=None, reason="account_inactive", now=START
+        )
+        await uow.outbox.mark_unreachable(
+            identity_id=None, conversation_row_id=channel_id, reason="Forbidden", now=START
+        )
+    shown = await say(core, ANN, "meeting 1")
+    assert (
+        "Can't be reached (the platform refused messages): channels Marr forum; members Bob."
+        in shown
+    )
+    assert "Can't be reached" not in await say(core, BOB, "meeting 1")
