@@ -274,6 +274,17 @@ class SlackEdge:
         # In the member's DM with the bot, answer as a message; elsewhere only they see it.
         in_dm = conversation.is_private and not ephemeral
         for reply in replies:
+            if reply.updates_card:
+                # The message the button is on, updated for everyone who sees it.
+                message_ts = container.get("message_ts")
+                if message_ts and not ephemeral:
+                    await _post(
+                        client.chat_update,
+                        reply,
+                        channel=conversation.conversation_id,
+                        ts=message_ts,
+                    )
+                continue
             if in_dm or respond.response_url is None:
                 await post_reply(client, reply, channel=conversation.conversation_id)
             else:

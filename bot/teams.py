@@ -277,7 +277,17 @@ class PartnerbotTeams(TeamsActivityHandler):
             replies = (text_reply(SORRY, tone=Tone.WARNING),)
         # Teams has no ephemeral messages: private replies go to this conversation for now (a
         # later issue routes them to the member's personal chat).
-        activities = [render_activity(reply.view) for reply in replies]
+        replaced = turn_context.activity.reply_to_id
+        for reply in replies:
+            if reply.updates_card and replaced:
+                # The card whose button was pressed, updated in place for everyone.
+                update = render_activity(reply.view)
+                update.id = replaced
+                try:
+                    await turn_context.update_activity(update)
+                except Exception as error:
+                    logger.warning("Teams refused a card update: %s", type(error).__name__)
+        activities = [render_activity(reply.view) for reply in replies if not reply.updates_card]
         if activities:
             # The turn context addresses each as a reply, so in a channel it joins the thread.
             await turn_context.send_activities(activities)

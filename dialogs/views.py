@@ -104,10 +104,13 @@ class View:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A view to send back. ``private`` replies go only to the sender (a DM or ephemeral)."""
+    """A view to send back. ``private`` replies go only to the sender (a DM or ephemeral).
+    ``updates_card`` replaces the message whose button was pressed (an announcement whose RSVP
+    counts changed) where the platform can; otherwise it is not sent again."""
 
     view: View
     private: bool = False
+    updates_card: bool = False
 
 
 def text_reply(text: str, *, tone: Tone = Tone.PLAIN, private: bool = False) -> Reply:

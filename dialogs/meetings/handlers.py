@@ -515,7 +515,21 @@ async def rsvp(turn: Turn, command: Command) -> Sequence[Reply]:
         f"{said} {meeting.title} (meeting {meeting.id}), {times.local(meeting.starts_at, zone)} "
         f"({zone}). Replies so far: {views.counts_line(counts)}."
     )
-    return (text_reply(text, tone=Tone.GOOD, private=True),)
+    confirmation = text_reply(text, tone=Tone.GOOD, private=True)
+    if not turn.message.is_button:
+        return (confirmation,)
+    # Pressed on the announcement (or an invitation): show everyone the new counts on it.
+    series = await uow.meetings.in_series(meeting.series_id) if meeting.series_id else ()
+    card = views.announcement(
+        meeting,
+        zone=meeting.timezone,
+        area=await _area_name(uow, meeting),
+        counts=counts,
+        ics_url=_ics_url(turn.partnership.public_url, meeting),
+        series=series,
+        heading="You're invited" if turn.message.is_direct else "Forum meeting",
+    )
+    return (Reply(card, updates_card=True), confirmation)
 
 
 async def attend(turn: Turn, command: Command) -> Sequence[Reply]:

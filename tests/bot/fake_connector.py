@@ -90,6 +90,7 @@ class FakeConnector:
         """``clock`` stamps receipts (e.g. a virtual clock's ``monotonic``); ``limits`` are
         (count, seconds) windows per conversation, e.g. Teams' ((7, 1.0), (8, 2.0))."""
         self.sent: list[Sent] = []
+        self.updated: list[Sent] = []  # activities replaced in place, by activity id
         self.created: list[dict[str, Any]] = []
         self.refused: list[Refused] = []
         # Answered, in order, before anything to that conversation is accepted.
@@ -103,6 +104,9 @@ class FakeConnector:
         app = web.Application()
         app.router.add_post("/v3/conversations", self._create_conversation)
         app.router.add_post("/v3/conversations/{conversation_id}/activities", self._send)
+        app.router.add_put(
+            "/v3/conversations/{conversation_id}/activities/{activity_id}", self._update
+        )
         app.router.add_post(
             "/v3/conversations/{conversation_id}/activities/{activity_id}", self._send
         )
@@ -141,6 +145,18 @@ class FakeConnector:
             )
         )
         return web.json_response({"id": f"bot-activity-{next(self._ids)}"})
+
+    async def _update(self, request: web.Request) -> web.Response:
+        """updateActivity: the bot replacing one of its messages (a card with new counts)."""
+        self.updated.append(
+            Sent(
+                conversation_id=request.match_info["conversation_id"],
+                reply_to_id=request.match_info["activity_id"],
+                activity=await request.json(),
+                authorization=request.headers.get("Authorization"),
+            )
+        )
+        return web.json_response({"id": request.match_info["activity_id"]})
 
     def _over_limit(self, conversation_id: str, now: float) -> bool:
         accepted = self._accepted_at[conversation_id]

@@ -163,6 +163,8 @@ class FakeSlack:
                 }
             case "chat.postMessage":
                 return {"ok": True, "channel": body.get("channel"), "ts": ts}
+            case "chat.update":
+                return {"ok": True, "channel": body.get("channel"), "ts": body.get("ts")}
             case "chat.postEphemeral":
                 return {"ok": True, "message_ts": ts}
             case "files.getUploadURLExternal":

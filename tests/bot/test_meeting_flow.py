@@ -108,11 +108,20 @@ async def test_a_slack_meeting_announced_in_the_channel_and_answered_by_button(
     (event,) = calendar.walk("VEVENT")
     assert str(event["summary"]) == "Marr forum" and str(event["location"]) == "Town Hall"
 
-    await slack.interaction(button_press(fake_slack, "rsvp 1 yes", response="r4", user="U2"))
-    # Ben is new: a welcome first, then his answer with the counts.
+    press = button_press(fake_slack, "rsvp 1 yes", response="r4", user="U2", ephemeral=False)
+    press["container"]["message_ts"] = announcement_ts = "1700000000.000042"
+    await slack.interaction(press)
+    # Ben is new: a welcome first, then his answer with the counts, only for him.
     _welcome, answer = await fake_slack.wait_for("response/r4", count=2)
     assert any("Going 1 · Maybe 0 · Can't 0" in t for t in answer.texts()), answer.texts()
     assert await answers(store) == ["yes"]
+    # And the announcement itself now shows the count to everyone in the channel.
+    (update,) = await fake_slack.wait_for("chat.update")
+    assert (update.body["channel"], update.body["ts"]) == ("C1", announcement_ts)
+    assert any("Going 1 · Maybe 0 · Can't 0" in t for t in update.texts()), update.texts()
+    assert [
+        e["text"]["text"] for b in update.blocks if b["type"] == "actions" for e in b["elements"]
+    ][:3] == ["Going", "Maybe", "Can't"]
 
 
 # -- Teams ------------------------------------------------------------------------------------
@@ -173,3 +182,8 @@ async def test_a_teams_meeting_announced_in_the_channel_and_answered_by_button(
     reply = await until(lambda: card_with(connector, "You're going to Marr forum"))
     assert "Going 1 · Maybe 0 · Can't 0" in " ".join([reply.text or "", *reply.card_texts])
     assert await answers(store) == ["yes"]
+    # The announcement card the button was on is replaced with the new counts.
+    (update,) = await until(lambda: connector.updated)
+    assert update.reply_to_id == "a1"
+    assert update.card is not None and update.card_texts[0].startswith("Forum meeting 1")
+    assert any("Going 1 · Maybe 0 · Can't 0" in t for t in update.card_texts)
