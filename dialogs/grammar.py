@@ -274,6 +274,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
         (Param("id", Kind.INT, "id"),),
     ),
     CommandSpec(
+        ("meeting", "cadence"),
+        "how often an area (or the whole partnership: all) should meet",
+        "meetings",
+        (Param("area", Kind.WORD, "area|all"), Param("per_year", Kind.WORD, "times-a-year|off")),
+        coordinator_only=True,
+    ),
+    CommandSpec(
         ("rsvp",),
         "answer a meeting invitation",
         "meetings",

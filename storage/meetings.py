@@ -60,11 +60,13 @@ class MeetingRepository:
         )
         return list(result)
 
-    def _for_area(self, area_id: int) -> object:
-        # A partnership-wide meeting (no area) counts for every area.
+    def _for_area(self, area_id: int | None) -> object:
+        # A partnership-wide meeting (no area) counts for every area; None asks for those only.
+        if area_id is None:
+            return Meeting.area_id.is_(None)
         return or_(Meeting.area_id == area_id, Meeting.area_id.is_(None))
 
-    async def last_held(self, area_id: int, now: datetime) -> Meeting | None:
+    async def last_held(self, area_id: int | None, now: datetime) -> Meeting | None:
         return await self._session.scalar(
             select(Meeting)
             .where(self._for_area(area_id), Meeting.status == SCHEDULED, Meeting.starts_at <= now)
@@ -72,7 +74,7 @@ class MeetingRepository:
             .limit(1)
         )
 
-    async def next_scheduled(self, area_id: int, now: datetime) -> Meeting | None:
+    async def next_scheduled(self, area_id: int | None, now: datetime) -> Meeting | None:
         return await self._session.scalar(
             select(Meeting)
             .where(self._for_area(area_id), Meeting.status == SCHEDULED, Meeting.starts_at > now)

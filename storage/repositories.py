@@ -350,6 +350,15 @@ class MetaRepository:
         row = await self._session.get(Meta, key)
         return None if row is None else row.value
 
+    async def put(self, key: str, value: str) -> None:
+        """Set ``key``, replacing what was there."""
+        statement = (
+            upsert_insert(self._session, Meta)
+            .values(key=key, value=value)
+            .on_conflict_do_update(index_elements=["key"], set_={"value": value})
+        )
+        await self._session.execute(statement)
+
     async def claim(self, key: str, value: str) -> bool:
         """Set ``key`` only if nobody has; True for the one caller that did."""
         statement = (

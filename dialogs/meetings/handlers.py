@@ -420,18 +420,83 @@ async def _unreachable_note(uow: UnitOfWork, meeting: Meeting) -> str | None:
     return "Can't be reached (the platform refused messages): " + "; ".join(parts) + "."
 
 
+CADENCE_LEAD = timedelta(days=183)
+AREA_CADENCE = 2  # meetings a year an area needs, unless a coordinator says otherwise
+PARTNERSHIP_CADENCE = 1  # and the whole partnership: a yearly partnership-wide forum
+
+
+def _cadence_key(area: Area | None) -> str:
+    return f"meeting-cadence:area:{area.id}" if area is not None else "meeting-cadence:all"
+
+
+async def cadence_of(uow: UnitOfWork, area: Area | None) -> int:
+    """Meetings a year needed (0: no cadence kept)."""
+    stored = await uow.meta.get(_cadence_key(area))
+    if stored is None:
+        return AREA_CADENCE if area is not None else PARTNERSHIP_CADENCE
+    return int(stored)
+
+
+def cadence_text(per_year: int) -> str:
+    if per_year == 0:
+        return "no cadence"
+    return {1: "once a year", 2: "twice a year"}.get(per_year, f"{per_year} times a year")
+
+
 async def standing(
-    uow: UnitOfWork, area: Area, now: datetime
-) -> tuple[bool, datetime, str | None, Meeting | None]:
-    """Whether an area keeps its cadence: (on track, next meeting needed by, last met, next).
-    The next meeting is needed a cadence after the last one (or after the area was added); an
-    area that is already late is back on track as soon as a meeting is scheduled."""
-    last = await uow.meetings.last_held(area.id, now)
-    upcoming = await uow.meetings.next_scheduled(area.id, now)
-    needed_by = (last.starts_at if last else area.created_at) + CADENCE
-    on_track = upcoming is not None and (upcoming.starts_at <= needed_by or needed_by <= now)
+    uow: UnitOfWork, area: Area | None, now: datetime
+) -> tuple[bool, datetime, str | None, Meeting | None] | None:
+    """Whether an area (None: the whole partnership, counting partnership-wide meetings only)
+    keeps its cadence: (on track, next meeting needed by, last met, next); None when it keeps
+    none. The next meeting is needed a cadence after the last one (or after the area was added);
+    an area that is already late is back on track as soon as a meeting is scheduled."""
+    per_year = await cadence_of(uow, area)
+    if per_year == 0:
+        return None
+    area_id = area.id if area is not None else None
+    last = await uow.meetings.last_held(area_id, now)
+    upcoming = await uow.meetings.next_scheduled(area_id, now)
+    if last is not None:
+        since = last.starts_at
+    elif area is not None:
+        since = area.created_at
+    else:
+        since = min((a.created_at for a in await uow.areas.all()), default=now)
+    needed_by = since + timedelta(days=365) / per_year
+    # Far off (a yearly forum eleven months away) is not behind yet: nobody is warned before
+    # the last six months.
+    on_track = (upcoming is not None and (upcoming.starts_at <= needed_by or needed_by <= now)) or (
+        upcoming is None and needed_by > now + CADENCE_LEAD
+    )
     last_day = times.local_day(last.starts_at, last.timezone) if last else None
     return on_track, needed_by, last_day, upcoming
+
+
+async def set_cadence(turn: Turn, command: Command) -> Sequence[Reply]:
+    name, value = command.get("area"), command.get("per_year").casefold()
+    area = None
+    if name.casefold() != "all":
+        area = await turn.uow.areas.by_name(name)
+        if area is None:
+            raise Refusal(f"There's no area called {name}.")
+    if value in ("off", "none", "0"):
+        per_year = 0
+    elif value.isdigit() and 1 <= int(value) <= 12:
+        per_year = int(value)
+    else:
+        raise Refusal(
+            "Say how many meetings a year, 1 to 12, or off: e.g. `meeting cadence Marr 2`."
+        )
+    await turn.uow.meta.put(_cadence_key(area), str(per_year))
+    who = area.name if area is not None else "The whole partnership"
+    if per_year == 0:
+        text = f"{who} keeps no meeting cadence now; I won't warn about it."
+    else:
+        text = (
+            f"{who} should meet {cadence_text(per_year)}; I'll warn its coordinators when the "
+            "next meeting isn't scheduled in time."
+        )
+    return (text_reply(text, tone=Tone.GOOD),)
 
 
 async def listing(turn: Turn, command: Command) -> Sequence[Reply]:
@@ -452,27 +517,36 @@ async def listing(turn: Turn, command: Command) -> Sequence[Reply]:
     else:
         blocks.append(Paragraph("No meetings are scheduled.", Tone.MUTED))
     facts = []
-    for area in await uow.areas.all():
-        on_track, needed_by, last, upcoming_one = await standing(uow, area, turn.now)
+    for area in (*await uow.areas.all(), None):
+        found = await standing(uow, area, turn.now)
+        if found is None:
+            continue
+        on_track, needed_by, last, upcoming_one = found
+        name = area.name if area else "Whole partnership"
+        label = f"{name} ({cadence_text(await cadence_of(uow, area))})"
         met = f"last met {last}" if last else "not met yet"
-        if on_track and upcoming_one is not None:
+        if on_track and upcoming_one is None:
+            facts.append(
+                (label, f"{met}; the next is needed by {times.local_day(needed_by, zone)}")
+            )
+        elif on_track and upcoming_one is not None:
             facts.append(
                 (
-                    area.name,
+                    label,
                     f"on track - {met}; next {times.local_day(upcoming_one.starts_at, zone)}",
                 )
             )
         else:
             facts.append(
                 (
-                    area.name,
+                    label,
                     f"behind - {met}; a meeting is needed by "
                     f"{times.local_day(needed_by, zone)} and none is scheduled",
                 )
             )
     if facts:
         blocks += [
-            Paragraph("Each area's standing (at least twice a year)", Tone.STRONG),
+            Paragraph("Each area's standing against its cadence", Tone.STRONG),
             Facts(tuple(facts)),
         ]
     summary = f"{len(upcoming)} upcoming meeting{'s' if len(upcoming) != 1 else ''}" + (
@@ -780,19 +854,26 @@ async def warn_cadence(uow: UnitOfWork, now: datetime, *, default_zone: str) -> 
     year, week, _ = now.astimezone(UTC).isocalendar()
     coordinators = await uow.members.with_role(Role.COORDINATOR)
     warned = 0
-    for area in await uow.areas.all():
-        on_track, needed_by, last, _next = await standing(uow, area, now)
-        if on_track:
+    for area in (*await uow.areas.all(), None):
+        found = await standing(uow, area, now)
+        if found is None or found[0]:
             continue
-        local_coordinators = [c for c in coordinators if c.area_id == area.id] or coordinators
+        _on_track, needed_by, last, _next = found
+        if area is None:
+            local_coordinators, name, tag = coordinators, "The whole partnership", "all"
+        else:
+            local_coordinators = [c for c in coordinators if c.area_id == area.id] or coordinators
+            name, tag = area.name, f"a{area.id}"
         for coordinator in local_coordinators:
             zone = await zone_of(uow, coordinator, default_zone)
             if await queue(
                 uow,
-                key=f"meeting:cadence:a{area.id}:{year}-W{week:02d}:m{coordinator.id}",
+                key=f"meeting:cadence:{tag}:{year}-W{week:02d}:m{coordinator.id}",
                 kind=Kind.NOTICE,
                 to=ToMember(coordinator.id),
-                view=views.cadence_warning(area.name, needed_by=needed_by, zone=zone, last=last),
+                view=views.cadence_warning(
+                    name, needed_by=needed_by, zone=zone, last=last, whole=area is None
+                ),
                 due_at=now,
                 now=now,
             ):
@@ -808,6 +889,7 @@ HANDLERS = {
     ("meeting", "cancel"): cancel_meeting,
     ("meeting", "invite"): invite_partners,
     ("meeting", "attendance"): attendance,
+    ("meeting", "cadence"): set_cadence,
     ("area", "channel"): link_channel,
     ("rsvp",): rsvp,
     ("attend",): attend,

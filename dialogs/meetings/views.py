@@ -130,7 +130,9 @@ def cancelled(meeting: Meeting, *, zone: str) -> View:
     return View(summary=text, blocks=(Paragraph(text, Tone.WARNING),))
 
 
-def cadence_warning(area: str, *, needed_by: datetime, zone: str, last: str | None) -> View:
+def cadence_warning(
+    area: str, *, needed_by: datetime, zone: str, last: str | None, whole: bool = False
+) -> View:
     since = f"It last met {last}." if last else "It hasn't met yet."
     text = (
         f"{area} is behind its meeting cadence: the next forum is needed by "
@@ -141,7 +143,9 @@ def cadence_warning(area: str, *, needed_by: datetime, zone: str, last: str | No
         blocks=(
             Paragraph(text, Tone.WARNING),
             Paragraph(
-                f'Schedule one with `meeting schedule "<title>" <YYYY-MM-DD> <HH:MM> area={area}`.',
+                'Schedule one with `meeting schedule "<title>" <YYYY-MM-DD> <HH:MM> area='
+                + ("all" if whole else area)
+                + "`.",
                 Tone.MUTED,
             ),
         ),

@@ -353,10 +353,39 @@ async def test_meetings_shows_whats_coming_and_each_areas_standing(core, store):
     await say(core, ANN, MARR_FORUM)
     answer = await say(core, BOB, "meetings")
     assert "1. Marr forum - Tue 12 May 2026 10:30 - Marr - 0 going" in answer
-    assert "Marr        on track - not met yet; next 12 May 2026" in answer
+    # Facts line up after the longest label, "Whole partnership (once a year)".
+    assert f"{'Marr (twice a year)':<33}on track - not met yet; next 12 May 2026" in answer
     assert (
-        "Formartine  behind - not met yet; a meeting is needed by 31 Aug 2026 and none is scheduled"
+        f"{'Formartine (twice a year)':<33}behind - not met yet; a meeting is needed by "
+        "31 Aug 2026 and none is scheduled"
     ) in answer
+    # The partnership-wide forum is yearly and a year off: not behind yet.
+    assert "Whole partnership (once a year)  not met yet; the next is needed by 02 Mar 2027" in (
+        answer
+    )
+
+
+async def test_coordinators_set_each_areas_cadence_and_the_partnerships(core, store, clock):
+    assert "Marr should meet 3 times a year" in await say(core, ANN, "meeting cadence Marr 3")
+    assert "Formartine keeps no meeting cadence now" in await say(
+        core, ANN, "meeting cadence Formartine off"
+    )
+    assert "The whole partnership should meet twice a year" in await say(
+        core, ANN, "meeting cadence all 2"
+    )
+    assert "1 to 12, or off" in await say(core, ANN, "meeting cadence Marr often")
+    assert "There's no area called Nowhere." in await say(core, ANN, "meeting cadence Nowhere 2")
+    assert "is for coordinators" in await say(core, BOB, "meeting cadence Marr 1")
+    answer = await say(core, BOB, "meetings")
+    assert "Marr (3 times a year)" in answer
+    assert "Formartine" not in answer.split("standing")[1]
+    assert "Whole partnership (twice a year)" in answer
+    await core.run_jobs(START)
+    rows = await outbox(store)
+    warned = sorted(key.split(":")[2] for key in rows if key.startswith("meeting:cadence:"))
+    assert warned == ["a1", "all"]  # Marr and the whole partnership; Formartine keeps none
+    whole = next(r for k, r in rows.items() if k.startswith("meeting:cadence:all:"))
+    assert whole.view["summary"].startswith("The whole partnership is behind its meeting cadence")
 
 
 async def test_the_weekly_cadence_check_warns_the_areas_coordinators(core, store, clock):
