@@ -432,3 +432,61 @@ class MeetingInvitation(Base):
     )
     invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     invited_at: Mapped[datetime]
+
+
+class PracticeRecord(Base):
+    """A piece of shared practice: an idea, a story, a resource or a document. A record saved
+    from a chat message starts as a draft, with the message's author, link and time. Full-text
+    search covers title, tags and body (the index is in migration 0005; storage/practice.py)."""
+
+    __tablename__ = "practice_records"
+    __table_args__ = (Index("ix_practice_records_status_published_at", "status", "published_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(12))
+    # The record's tags, space-separated, so the full-text index can cover them.
+    tag_text: Mapped[str] = mapped_column(String(500), default="")
+    links: Mapped[list[str]] = mapped_column(JSON, default=list)
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL")
+    )
+    # None: for the whole partnership.
+    area_id: Mapped[int | None] = mapped_column(
+        ForeignKey("areas.id", ondelete="SET NULL"), index=True
+    )
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(10), default="draft")
+    # Saved from a chat message: who wrote it there, where it is, and when.
+    source_author: Mapped[str | None] = mapped_column(String(200))
+    source_url: Mapped[str | None] = mapped_column(String(1000))
+    source_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
+
+
+class PracticeTag(Base):
+    """One tag of one record, for browsing and filtering by tag."""
+
+    __tablename__ = "practice_record_tags"
+
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("practice_records.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+
+
+class PracticeTagName(Base):
+    """A tag coordinators added to the vocabulary, beyond the built-in ones."""
+
+    __tablename__ = "practice_tag_names"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]

@@ -27,6 +27,7 @@ from storage.models import (
     Role,
 )
 from storage.outbox import LockRepository, OutboxRepository
+from storage.practice import PracticeRepository
 
 
 def name_key(name: str) -> str:
@@ -394,6 +395,7 @@ class UnitOfWork:
         self.exports = ExportRepository(session)
         self.actions = ActionRepository(session)
         self.meetings = MeetingRepository(session)
+        self.practice = PracticeRepository(session)
 
 
 class Store:
