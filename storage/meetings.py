@@ -32,6 +32,13 @@ class Attendee:
     marked_by_other: bool
 
 
+@dataclass(frozen=True, slots=True)
+class AttendanceHistory:
+    meetings: int
+    attendances: int
+    last: datetime
+
+
 class MeetingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -201,6 +208,26 @@ class MeetingRepository:
         )
         await self._session.flush()
         return True
+
+    async def attendance_history(self, by: str) -> dict[int, AttendanceHistory]:
+        """Per area (``by="area"``) or organisation (``"organisation"``): how many meetings
+        someone from it attended, how many attendances in all, and the last meeting's start."""
+        column = MeetingAttendance.area_id if by == "area" else MeetingAttendance.organisation_id
+        rows = await self._session.execute(
+            select(
+                column,
+                func.count(func.distinct(MeetingAttendance.meeting_id)),
+                func.count(),
+                func.max(Meeting.starts_at),
+            )
+            .join(Meeting, Meeting.id == MeetingAttendance.meeting_id)
+            .where(column.is_not(None))
+            .group_by(column)
+        )
+        return {
+            key: AttendanceHistory(meetings=meetings, attendances=attendances, last=last)
+            for key, meetings, attendances, last in rows
+        }
 
     async def attendees(self, meeting_id: int) -> list[Attendee]:
         rows = await self._session.execute(

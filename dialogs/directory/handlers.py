@@ -24,6 +24,7 @@ from dialogs.views import (
     View,
     text_reply,
 )
+from storage.meetings import AttendanceHistory
 from storage.models import Member
 
 MAX_NAME = 120
@@ -165,10 +166,14 @@ async def areas(turn: Turn, command: Command) -> Sequence[Reply]:
             text += " Add one with `area add <name>`."
         return (text_reply(text),)
     counts = await turn.uow.areas.member_counts()
+    history = await turn.uow.meetings.attendance_history("area")
+    zone = await turn.zone_name()
 
     def line(area) -> str:
         n = counts.get(area.id, 0)
-        return f"{area.name} - {n} member{'s' if n != 1 else ''}"
+        return f"{area.name} - {n} member{'s' if n != 1 else ''}" + _attended(
+            history.get(area.id), zone
+        )
 
     lines = tuple(line(area) for area in all_areas)
     noun = "area" if len(all_areas) == 1 else "areas"
@@ -180,6 +185,18 @@ async def areas(turn: Turn, command: Command) -> Sequence[Reply]:
         blocks=tuple(blocks),
     )
     return (Reply(view),)
+
+
+def _attended(history: AttendanceHistory | None, zone: str) -> str:
+    """The forum attendance part of a directory line."""
+    if history is None:
+        return ""
+    last = history.last.astimezone(zoneinfo.ZoneInfo(zone))
+    forums = "forum" if history.meetings == 1 else "forums"
+    return (
+        f" - at {history.meetings} {forums} ({history.attendances} attendance"
+        f"{'s' if history.attendances != 1 else ''}), last {last:%d %b %Y}"
+    )
 
 
 async def unreachable_blocks(turn: Turn) -> list:
@@ -301,12 +318,16 @@ async def partners(turn: Turn, command: Command) -> Sequence[Reply]:
             ),
         )
     counts = await turn.uow.organisations.member_counts()
+    history = await turn.uow.meetings.attendance_history("organisation")
+    zone = await turn.zone_name()
     current = [o for o in organisations if o.is_current]
     past = [o for o in organisations if not o.is_current]
 
     def line(org) -> str:
         n = counts.get(org.id, 0)
-        return f"{org.name} - {n} member{'s' if n != 1 else ''}"
+        return f"{org.name} - {n} member{'s' if n != 1 else ''}" + _attended(
+            history.get(org.id), zone
+        )
 
     blocks: list = [Heading(f"Partners ({len(current)} current, {len(past)} past)")]
     if current:

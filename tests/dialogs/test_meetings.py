@@ -347,6 +347,14 @@ async def test_attendance_during_the_meeting_by_area_and_organisation(core, stor
     assert "Dan - no area - Aberdeenshire Council (marked by a coordinator)" in report
     member_view = await say(core, BOB, "meeting attendance 1")
     assert "3 partners attended" in member_view and "Who came" not in member_view
+    # The directory keeps each area's and partner's attendance history.
+    areas = await say(core, BOB, "areas")
+    assert "Marr - 2 members - at 1 forum (1 attendance), last 12 May 2026" in areas
+    assert "Formartine - 1 member - at 1 forum (1 attendance), last 12 May 2026" in areas
+    partners = await say(core, BOB, "partners")
+    assert "Aberdeenshire Council - 2 members - at 1 forum (2 attendances), last 12 May 2026" in (
+        partners
+    )
 
 
 async def test_meetings_shows_whats_coming_and_each_areas_standing(core, store):
