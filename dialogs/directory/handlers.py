@@ -125,8 +125,19 @@ async def me_area(turn: Turn, command: Command) -> Sequence[Reply]:
         return (
             Reply(View(summary=f"There's no area called {name}. {hint}", blocks=tuple(blocks))),
         )
-    turn.member.area_id = area.id
+    left, turn.member.area_id = turn.member.area_id, area.id
     await turn.uow.session.flush()
+    if left != area.id:
+        # Here, not at import: meetings builds on the directory.
+        from dialogs.meetings.handlers import member_moved
+
+        await member_moved(
+            turn.uow,
+            turn.member,
+            left=left,
+            default_zone=turn.partnership.timezone,
+            now=turn.now,
+        )
     return (text_reply(f"You're now in {area.name}.", tone=Tone.GOOD),)
 
 

@@ -183,6 +183,31 @@ async def _queue_reminders(
     return queued
 
 
+async def member_moved(
+    uow: UnitOfWork,
+    member: Member,
+    *,
+    left: int | None,
+    default_zone: str,
+    now: datetime,
+) -> int:
+    """A member changed area: reminders for the new area's upcoming meetings (they haven't
+    answered yet), and none any more for the old area's meetings they never answered."""
+    queued = 0
+    for meeting in await uow.meetings.upcoming(now, limit=100):
+        if meeting.area_id is None or meeting.area_id not in (left, member.area_id):
+            continue
+        if await uow.meetings.rsvp_of(meeting.id, member.id) is not None:
+            continue  # they answered: their answer decides
+        if meeting.area_id == member.area_id:
+            queued += await _queue_reminders(
+                uow, meeting, member, version=0, default_zone=default_zone, now=now
+            )
+        else:
+            await cancel(uow, _reminder_prefix(meeting.id, member.id))
+    return queued
+
+
 async def _remind_audience(
     uow: UnitOfWork, meeting: Meeting, *, default_zone: str, now: datetime
 ) -> int:

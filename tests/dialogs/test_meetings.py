@@ -462,3 +462,26 @@ async def test_the_meeting_view_tells_coordinators_who_cannot_be_reached(core, s
         in shown
     )
     assert "Can't be reached" not in await say(core, BOB, "meeting 1")
+
+
+async def test_joining_an_area_brings_its_meeting_reminders_and_leaving_drops_them(core, store):
+    await say(core, ANN, MARR_FORUM + " area=Marr remind=7d,1d")
+    await say(core, DAN, "me")  # registered, in no area yet
+    dan, bob = await member_id(store, DAN), await member_id(store, BOB)
+    rows = await outbox(store)
+    assert [r for r in pending(rows, ":remind:") if r.member_id == dan] == []
+    assert len([r for r in pending(rows, ":remind:") if r.member_id == bob]) == 2
+
+    await say(core, DAN, "me area Marr")
+    await say(core, BOB, "me area Formartine")
+    rows = await outbox(store)
+    dans = sorted(r.due_at for r in pending(rows, ":remind:") if r.member_id == dan)
+    assert dans == [
+        datetime(2026, 5, 5, 9, 30, tzinfo=UTC),  # 7 days before 10:30 BST
+        datetime(2026, 5, 11, 9, 30, tzinfo=UTC),
+    ]
+    assert [r for r in pending(rows, ":remind:") if r.member_id == bob] == []
+    # An answer still decides: Bob, now elsewhere, says he's going, and is reminded again.
+    await say(core, BOB, "rsvp 1 yes")
+    rows = await outbox(store)
+    assert len([r for r in pending(rows, ":remind:") if r.member_id == bob]) == 2
