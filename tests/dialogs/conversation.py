@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from bot.render_text import render_text
 from dialogs.core import Partnerbot
@@ -16,6 +17,18 @@ from dialogs.messages import (
     PlatformUser,
 )
 from dialogs.views import Reply
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning, GMT in London
+
+
+class FrozenClock:
+    """The core's clock in dialog tests: time moves only when a test sets ``now``."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def person(name: str) -> PlatformUser:

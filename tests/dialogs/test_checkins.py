@@ -14,21 +14,7 @@ from storage.models import AnonymousResponse, Cycle, OutboxMessage, Response
 from tests.dialogs.conversation import channel, person, replies_to, say
 
 ANN, BOB, CAT = person("Ann"), person("Bob"), person("Cat")
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 WELL = "Joint planning has started as part of reimagining the LLCPs."
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

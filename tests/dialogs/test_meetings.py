@@ -15,25 +15,11 @@ from dialogs.core import Partnerbot
 from dialogs.turn import Partnership
 from dialogs.views import Actions, view_from_dict
 from storage.models import Export, Meeting, MeetingRsvp, OutboxMessage
-from tests.dialogs.conversation import channel, person, say
+from tests.dialogs.conversation import START, channel, person, say
 
 ANN, BOB, CAT, DAN = person("Ann"), person("Bob"), person("Cat"), person("Dan")
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LONDON = ZoneInfo("Europe/London")
 MARR_FORUM = 'meeting schedule "Marr forum" 2026-05-12 10:30 where="Town Hall, Inverurie"'
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from docx import Document
@@ -20,7 +20,7 @@ from dialogs.views import Actions, Image
 from storage.db import create_engine
 from storage.models import OutboxMessage
 from storage.repositories import Store
-from tests.dialogs.conversation import channel, person, replies_to, say
+from tests.dialogs.conversation import START, channel, person, replies_to, say
 from tests.dialogs.test_reports import (
     ANSWERS_2024,
     AREAS,
@@ -33,22 +33,8 @@ from tests.dialogs.test_reports import (
     question_heading,
 )
 
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CORA = person("Cora")  # the coordinator; in no area, so not asked
 TYPIST = "Aileen Gordon"  # answers by typing rather than by card
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
