@@ -5,9 +5,8 @@ follows up and downloads the report from the link the bot gives."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,8 @@ from sqlalchemy import select
 
 from storage.models import Response
 from tests.bot.fake_connector import FakeConnector
-from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack, SlackSender
+from tests.bot.fake_slack import FakeSlack
+from tests.bot.flows import posted_to, until
 from tests.bot.test_forms import slack_state, teams_submit
 from tests.bot.test_slack import ADMIN, button_press, direct, envelope, slash
 from tests.bot.test_teams import JANE, Teams
@@ -59,37 +59,6 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     await fake.start()
     yield fake
     await fake.close()
-
-
-@pytest.fixture
-async def slack_app(
-    fake_slack: FakeSlack, make_settings: Callable[..., Any], serve_app: Callable[..., Any]
-) -> tuple[SlackSender, str]:
-    settings = make_settings(
-        env="production",
-        admins=ADMIN,
-        slack_signing_secret=SECRET,
-        slack_bot_token=TOKEN,
-        slack_api_url=fake_slack.api_url,
-        dispatch_interval="0.1",
-    )
-    base = await serve_app(settings)
-    return SlackSender(base + "/slack/events"), base
-
-
-def posted_to(fake: FakeSlack, channel: str) -> list[Any]:
-    return [c for c in fake.calls_to("chat.postMessage") if c.body.get("channel") == channel]
-
-
-async def until(condition: Callable[[], Any], within: float = 10.0) -> Any:
-    """What ``condition`` returns once it is truthy (the bot answers after acking)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        found = condition()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("the bot did not get there in time")
 
 
 async def test_a_slack_check_in_from_start_to_report(slack_app, fake_slack, store):
@@ -194,14 +163,6 @@ async def test_a_slack_check_in_from_start_to_report(slack_app, fake_slack, stor
 
 
 # -- Teams ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def connector() -> AsyncIterator[FakeConnector]:
-    fake = FakeConnector()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture

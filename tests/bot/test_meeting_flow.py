@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from storage.models import MeetingRsvp
 from tests.bot.fake_connector import FakeConnector
-from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack, SlackSender
-from tests.bot.test_checkin_flow import posted_to, until
+from tests.bot.fake_slack import FakeSlack
+from tests.bot.flows import posted_to, until
 from tests.bot.test_forms import teams_submit
 from tests.bot.test_slack import ADMIN, button_press, slash
 from tests.bot.test_teams import BOT, JANE, Teams, mention
@@ -52,20 +52,6 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     await fake.start()
     yield fake
     await fake.close()
-
-
-@pytest.fixture
-async def slack_app(fake_slack, make_settings, serve_app) -> tuple[SlackSender, str]:
-    settings = make_settings(
-        env="production",
-        admins=ADMIN,
-        slack_signing_secret=SECRET,
-        slack_bot_token=TOKEN,
-        slack_api_url=fake_slack.api_url,
-        dispatch_interval="0.1",
-    )
-    base = await serve_app(settings)
-    return SlackSender(base + "/slack/events"), base
 
 
 async def test_a_slack_meeting_announced_in_the_channel_and_answered_by_button(
@@ -125,14 +111,6 @@ async def test_a_slack_meeting_announced_in_the_channel_and_answered_by_button(
 
 
 # -- Teams ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def connector() -> AsyncIterator[FakeConnector]:
-    fake = FakeConnector()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture
