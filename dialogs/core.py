@@ -14,6 +14,8 @@ from dialogs.grammar import Role
 from dialogs.meetings import handlers as meetings
 from dialogs.messages import ConversationAddress, IncomingMessage, MembersJoined, PlatformUser
 from dialogs.parser import UsageError, parse
+from dialogs.practice import digest as practice_digest
+from dialogs.practice import handlers as practice
 from dialogs.turn import Handler, Partnership, Refusal, Turn
 from dialogs.views import Actions, Button, Paragraph, Reply, Tone, View, text_reply
 from storage.models import Identity, Member
@@ -37,6 +39,7 @@ def default_handlers() -> dict[tuple[str, ...], Handler]:
         **report_command.HANDLERS,
         **actions.HANDLERS,
         **meetings.HANDLERS,
+        **practice.HANDLERS,
     }
 
 
@@ -218,6 +221,7 @@ class Partnerbot:
         async with self._store.unit() as uow:
             await checkins.close_due(uow, now)
             await meetings.warn_cadence(uow, now, default_zone=self._partnership.timezone)
+            await practice_digest.queue_digests(uow, now, default_zone=self._partnership.timezone)
             await uow.exports.purge(now)
 
     async def download(self, token: str) -> report_command.Download | None:

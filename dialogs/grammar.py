@@ -78,6 +78,7 @@ ROLES = tuple(role.value for role in Role)
 FORMATS = ("md", "csv", "docx", "png")
 REPEATS = ("twice-yearly", "termly", "yearly")
 RSVPS = ("yes", "no", "maybe")
+PRACTICE_KINDS = ("idea", "story", "resource", "document")
 
 _AREA = Option("area", Kind.WORD, "area")
 
@@ -135,6 +136,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "directory",
         (Param("member", Kind.MEMBER, "@member"), Param("topic", Kind.TEXT, "topic")),
         coordinator_only=True,
+    ),
+    CommandSpec(
+        ("me", "expertise"),
+        "list a topic you can advise on (e.g. family violence and trauma)",
+        "directory",
+        (Param("topic", Kind.TEXT, "topic"),),
     ),
     CommandSpec(("partners",), "the directory of organisations, current and past", "directory"),
     CommandSpec(
@@ -295,9 +302,57 @@ COMMANDS: tuple[CommandSpec, ...] = (
     # -- practice ---------------------------------------------------------------------------
     CommandSpec(
         ("practice", "share"),
-        "record an idea, story, document or link",
+        "record an idea, story, resource or document: a form, or all on one line with #tags",
         "practice",
-        (Param("text", Kind.TEXT, "title and text", optional=True),),
+        (
+            Param("title", Kind.WORD, "title", optional=True, quoted=True),
+            Param("text", Kind.TEXT, "text #tag #tag", optional=True),
+        ),
+        (
+            Option("kind", Kind.CHOICE, "|".join(PRACTICE_KINDS), choices=PRACTICE_KINDS),
+            _AREA,
+            Option("link", Kind.WORD, "https://…"),
+            Option("meeting", Kind.INT, "meeting id"),
+        ),
+    ),
+    CommandSpec(
+        ("practice", "edit"),
+        "change a practice record you shared",
+        "practice",
+        (Param("id", Kind.INT, "id"),),
+    ),
+    CommandSpec(
+        ("practice", "withdraw"),
+        "take a practice record you shared out of the library",
+        "practice",
+        (Param("id", Kind.INT, "id"),),
+    ),
+    CommandSpec(("practice", "tags"), "the library's tags and how often each is used", "practice"),
+    CommandSpec(
+        ("practice", "tag"),
+        "practice records with a tag",
+        "practice",
+        (Param("tag", Kind.WORD, "tag"),),
+    ),
+    CommandSpec(
+        ("tag", "add"),
+        "add a tag members can use on practice records",
+        "practice",
+        (Param("tag", Kind.WORD, "tag"),),
+        coordinator_only=True,
+    ),
+    CommandSpec(
+        ("practice", "save"),
+        "save the practice form (the form's button)",
+        "practice",
+        (Param("id", Kind.INT, "id", optional=True),),
+        hidden=True,
+    ),
+    CommandSpec(
+        ("practice", "draft"),
+        "a draft record from a chat message (the message shortcut)",
+        "practice",
+        hidden=True,
     ),
     CommandSpec(
         ("practice", "search"),
@@ -366,6 +421,9 @@ TOPIC_ALIASES: dict[str, str] = {
     "forums": "meetings",
     "rsvp": "meetings",
     "attend": "meetings",
+    "library": "practice",
+    "tag": "practice",
+    "tags": "practice",
     "action": "actions",
     "mydata": "privacy",
     "risk": "privacy",

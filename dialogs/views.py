@@ -106,11 +106,14 @@ class View:
 class Reply:
     """A view to send back. ``private`` replies go only to the sender (a DM or ephemeral).
     ``updates_card`` replaces the message whose button was pressed (an announcement whose RSVP
-    counts changed) where the platform can; otherwise it is not sent again."""
+    counts changed) where the platform can; otherwise it is not sent again. ``is_form`` is a
+    form to fill in (its inputs, and a button that submits them): Slack opens it as a modal where
+    the request allows one, Teams shows it as a card or in a task module."""
 
     view: View
     private: bool = False
     updates_card: bool = False
+    is_form: bool = False
 
 
 def text_reply(text: str, *, tone: Tone = Tone.PLAIN, private: bool = False) -> Reply:

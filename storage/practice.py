@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Member, PracticeRecord, PracticeTag, PracticeTagName
+from storage.models import Meeting, Member, PracticeRecord, PracticeTag, PracticeTagName
 
 DRAFT = "draft"
 PUBLISHED = "published"
@@ -352,3 +352,20 @@ class PracticeRepository:
             )
         }
         return [Hit(records[row.id], row.snippet or "") for row in rows]
+
+    async def meeting_on(self, now: datetime, area_id: int | None) -> Meeting | None:
+        """The scheduled meeting going on at ``now`` for this area (or for everyone)."""
+        area = Meeting.area_id.is_(None)
+        if area_id is not None:
+            area = or_(Meeting.area_id == area_id, area)
+        return await self._session.scalar(
+            select(Meeting)
+            .where(
+                area,
+                Meeting.status == "scheduled",
+                Meeting.starts_at <= now,
+                Meeting.ends_at >= now,
+            )
+            .order_by(Meeting.area_id.is_(None), Meeting.starts_at.desc())
+            .limit(1)
+        )

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from dialogs.directory.experts import matches
+from dialogs.directory.experts import closest, matches
 from dialogs.grammar import Role
 from dialogs.parser import Command, MemberRef
 from dialogs.turn import Refusal, Turn
@@ -281,17 +281,20 @@ def _article(role: str) -> str:
 
 async def experts(turn: Turn, command: Command) -> Sequence[Reply]:
     query = command.get("topic")
-    rows = await turn.uow.expertise.all_with_members()
-    if query:
-        rows = [(e, m) for e, m in rows if matches(query, e.topic)]
+    everyone = await turn.uow.expertise.all_with_members()
+    rows = [(e, m) for e, m in everyone if matches(query, e.topic)] if query else everyone
     if not rows:
         text = (
             f"No one has listed expertise in {query} yet."
             if query
             else "No subject-matter experts are listed yet."
         )
+        near = closest(query, sorted({e.topic for e, _ in everyone})) if query else []
+        if near:
+            text += f" Listed topics near it: {'; '.join(near)}."
+        text += " List your own with `me expertise <topic>`."
         if turn.is_coordinator:
-            text += " Add one with `expert add <@member> <topic>`."
+            text += " Add someone's with `expert add <@member> <topic>`."
         return (text_reply(text),)
     by_topic: dict[str, list[str]] = defaultdict(list)
     for expertise, member in rows:
@@ -303,6 +306,21 @@ async def experts(turn: Turn, command: Command) -> Sequence[Reply]:
             View(
                 summary=f"{title}: " + "; ".join(lines), blocks=(Heading(title), BulletList(lines))
             )
+        ),
+    )
+
+
+async def me_expertise(turn: Turn, command: Command) -> Sequence[Reply]:
+    """Members list what they can advise on themselves; coordinators can also `expert add`."""
+    topic = _check_name("topic", command.get("topic"))
+    added = await turn.uow.expertise.add(turn.member.id, topic, now=turn.now)
+    await turn.uow.members.grant(turn.member.id, Role.EXPERT, now=turn.now)
+    if not added:
+        return (text_reply(f"You're already listed for {topic}."),)
+    return (
+        text_reply(
+            f"You're now listed as an expert in {topic}: `experts {topic}` finds you.",
+            tone=Tone.GOOD,
         ),
     )
 
@@ -385,6 +403,7 @@ HANDLERS = {
     ("role",): role,
     ("experts",): experts,
     ("expert", "add"): expert_add,
+    ("me", "expertise"): me_expertise,
     ("partners",): partners,
     ("partner", "add"): partner_add,
 }

@@ -148,8 +148,8 @@ async def test_help_lists_topics_and_commands(core):
 
 async def test_later_features_answer_plainly(core):
     assert "I don't know the command `zzz`. Try `help`." in await say(core, ANN, "zzz")
-    answer = await say(core, ANN, "practice recent")
-    assert "`practice recent` is part of partnerbot's design but isn't switched on" in answer
+    answer = await say(core, ANN, "mydata export")
+    assert "`mydata export` is part of partnerbot's design but isn't switched on" in answer
 
 
 async def test_coordinators_see_who_messages_no_longer_reach(core, store):
