@@ -7,12 +7,14 @@ Bolt's default mode runs a listener after the ack, so the core's time never dela
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import ClientError, web
@@ -27,7 +29,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack_blocks import images_of, render_blocks, render_fallback
+from bot.slack_blocks import (
+    form_command,
+    images_of,
+    render_blocks,
+    render_fallback,
+    render_modal,
+)
 from config.settings import Settings, SettingsError
 from dialogs.core import Partnerbot
 from dialogs.messages import (
@@ -50,6 +58,10 @@ BUTTON_ACTION = re.compile(r"^cmd:\d+$")
 # A link button (``link:<n>``) opens its URL in the member's browser; Slack still tells the app.
 LINK_ACTION = re.compile(r"^link:\d+$")
 MAX_ALT_TEXT = 1000
+# The message shortcut "Save to practice library" (its callback id in the app's manifest), and
+# the callback id of every modal the bot opens for a form.
+SAVE_SHORTCUT = "save_to_practice"
+FORM_CALLBACK = "partnerbot_form"
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 
 
@@ -84,6 +96,8 @@ def create_bolt_app(settings: Settings, core: Partnerbot) -> AsyncApp:
     bolt.event("message")(edge.on_message)
     bolt.action(BUTTON_ACTION)(edge.on_button)
     bolt.action(LINK_ACTION)(edge.on_link)
+    bolt.shortcut(SAVE_SHORTCUT)(edge.on_save_shortcut)
+    bolt.view(FORM_CALLBACK)(edge.on_form_submit)
     return bolt
 
 
@@ -162,6 +176,10 @@ class SlackEdge:
             IncomingMessage(sender, conversation, text, mentions), source="command"
         )
         for reply in replies:
+            if reply.is_form and await open_form(
+                client, reply, trigger_id=command.get("trigger_id"), conversation=conversation
+            ):
+                continue
             await respond_reply(respond, client, reply, user_id=user_id)
 
     async def on_mention(
@@ -274,6 +292,10 @@ class SlackEdge:
         # In the member's DM with the bot, answer as a message; elsewhere only they see it.
         in_dm = conversation.is_private and not ephemeral
         for reply in replies:
+            if reply.is_form and await open_form(
+                client, reply, trigger_id=body.get("trigger_id"), conversation=conversation
+            ):
+                continue
             if reply.updates_card:
                 # The message the button is on, updated for everyone who sees it.
                 message_ts = container.get("message_ts")
@@ -293,6 +315,129 @@ class SlackEdge:
     async def on_link(self, ack: Any) -> None:
         # The browser opens the link; there is nothing to run, but Slack wants its ack.
         await ack()
+
+    async def on_save_shortcut(
+        self,
+        ack: Any,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+    ) -> None:
+        """The message shortcut: the message, its author, link and time become a draft record,
+        and the practice form opens on it."""
+        await ack()
+        user = body.get("user") or {}
+        user_id = user["id"]
+        team = body.get("team") or {}
+        team_id = context.team_id or team.get("id") or user.get("team_id") or ""
+        channel = body.get("channel") or {}
+        channel_id = channel.get("id") or ""
+        original = body.get("message") or {}
+        text, mentions = await self._text(client, original.get("text") or "", bot_user_id=None)
+        for mentioned in mentions:
+            # Kept as the name it showed, not a mention that would ping them from a record.
+            shown = mentioned.display_name or mentioned.user_id
+            text = re.sub(
+                rf"<@{re.escape(mentioned.user_id)}(?:\|[^>]*)?>",
+                lambda _, shown=shown: f"@{shown}",
+                text,
+            )
+        author_id = original.get("user")
+        author = (
+            await self._names.of(client, author_id, fallback=author_id)
+            if author_id
+            else str(original.get("username") or "")
+        )
+        ts = str(original.get("ts") or body.get("message_ts") or "")
+        form = [FormValue("text", text), FormValue("source_author", author)]
+        if ts:
+            moment = datetime.fromtimestamp(float(ts), UTC)
+            form.append(FormValue("source_at", moment.isoformat()))
+            if team.get("domain") and channel_id:
+                archive = f"https://{team['domain']}.slack.com/archives/{channel_id}"
+                link = f"{archive}/p{ts.replace('.', '')}"
+                form.append(FormValue("source_url", link))
+        conversation = await self._address(
+            client,
+            team_id=team_id,
+            user_id=user_id,
+            channel_id=channel_id,
+            channel_name=channel.get("name") or "",
+            bot_is_member=False,
+        )
+        trigger = body.get("trigger_id")
+        message = IncomingMessage(
+            sender=await self._sender(client, team_id, user_id, user.get("username") or ""),
+            conversation=conversation,
+            text="practice draft",
+            form=tuple(form),
+            event_id=f"shortcut:{trigger}" if trigger else None,
+            is_button=True,
+        )
+        for reply in await self._handle(message, source="message_action"):
+            if reply.is_form and await open_form(
+                client, reply, trigger_id=trigger, conversation=conversation
+            ):
+                continue
+            if respond.response_url is None:
+                await post_reply(client, reply, channel=conversation.conversation_id)
+            else:
+                await respond_reply(respond, client, reply, user_id=user_id)
+
+    async def on_form_submit(
+        self,
+        ack: Any,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        """A modal's submit: its inputs go to the core as the form of the command it was opened
+        for. A form that comes back (something to put right) replaces the modal, so nothing
+        typed is lost; anything else closes it and is posted where the form was asked for."""
+        user = body.get("user") or {}
+        user_id = user["id"]
+        team_id = context.team_id or user.get("team_id") or ""
+        try:
+            metadata = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            metadata = {}
+        command = metadata.get("command") if isinstance(metadata, dict) else None
+        if not isinstance(command, str) or not command:
+            await ack()
+            return
+        channel_id = str(metadata.get("channel") or "")
+        conversation = await self._address(
+            client,
+            team_id=team_id,
+            user_id=user_id,
+            channel_id=channel_id,
+            channel_name="",
+            bot_is_member=channel_id.startswith("D"),
+        )
+        message = IncomingMessage(
+            sender=await self._sender(client, team_id, user_id, user.get("username") or ""),
+            conversation=conversation,
+            text=command,
+            form=form_values(view.get("state") or {}),
+            event_id=f"view:{view.get('id')}:{view.get('hash')}",
+            is_button=True,
+        )
+        # Before the ack: the ack is what tells Slack to keep the modal open with the form again.
+        replies = await self._handle(message, source="view_submission")
+        form = next((reply for reply in replies if reply.is_form), None)
+        if form is not None:
+            await ack(response_action="update", view=modal_of(form, conversation))
+            return
+        await ack()
+        for reply in replies:
+            if conversation.is_private:
+                await post_reply(client, reply, channel=conversation.conversation_id)
+            else:
+                await post_reply(
+                    client, reply, channel=conversation.conversation_id, only_for=user_id
+                )
 
     async def _handle(self, message: IncomingMessage, *, source: str) -> Sequence[Reply]:
         try:
@@ -412,6 +557,36 @@ async def _open_dm(client: AsyncWebClient, user_id: str) -> str | None:
 
 
 # -- sending: a reply -> Web API calls ---------------------------------------------------------
+
+
+def modal_of(reply: Reply, conversation: ConversationAddress) -> dict[str, Any]:
+    """A form reply as a modal that remembers its command and where it was asked for."""
+    metadata = json.dumps(
+        {"command": form_command(reply.view), "channel": conversation.conversation_id}
+    )
+    return render_modal(reply.view, callback_id=FORM_CALLBACK, private_metadata=metadata)
+
+
+async def open_form(
+    client: AsyncWebClient,
+    reply: Reply,
+    *,
+    trigger_id: str | None,
+    conversation: ConversationAddress,
+) -> bool:
+    """Open a form reply as a modal (views.open); False when there is no trigger or Slack
+    refused, and the form is then sent as a message with its inputs instead."""
+    if not trigger_id or form_command(reply.view) is None:
+        return False
+    try:
+        await client.views_open(trigger_id=trigger_id, view=modal_of(reply, conversation))
+    except SlackApiError as error:
+        logger.warning("views.open failed: %s", error.response.get("error"))
+        return False
+    except (TimeoutError, ClientError) as error:
+        logger.warning("views.open failed: %s", type(error).__name__)
+        return False
+    return True
 
 
 async def post_reply(

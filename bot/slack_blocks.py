@@ -316,3 +316,43 @@ def render_blocks(view: View) -> list[Block]:
 def render_fallback(view: View) -> str:
     """The message's ``text``: what notifications and clients without blocks show."""
     return _truncate(mrkdwn(view.summary or render_text(view)), MAX_FALLBACK) or " "
+
+
+MAX_MODAL_TITLE = 24
+MAX_METADATA = 3000
+
+
+def render_modal(view: View, *, callback_id: str, private_metadata: str) -> dict[str, Any]:
+    """A form view as a modal (views.open): its heading is the title, its first button the
+    submit, its inputs the blocks. ``private_metadata`` comes back with the view_submission."""
+    title = next((b.text for b in view.blocks if isinstance(b, Heading)), "") or "partnerbot"
+    submit = next(
+        (
+            button.label
+            for block in view.blocks
+            if isinstance(block, Actions)
+            for button in block.buttons
+            if not button.url
+        ),
+        "Save",
+    )
+    body = View(view.summary, tuple(b for b in view.blocks if not isinstance(b, Heading | Actions)))
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": _plain_text(title, MAX_MODAL_TITLE),
+        "submit": _plain_text(submit, MAX_MODAL_TITLE),
+        "close": _plain_text("Cancel", MAX_MODAL_TITLE),
+        "blocks": render_blocks(body),
+        "private_metadata": private_metadata[:MAX_METADATA],
+    }
+
+
+def form_command(view: View) -> str | None:
+    """The command a form's submit runs: its first button's."""
+    for block in view.blocks:
+        if isinstance(block, Actions):
+            for button in block.buttons:
+                if not button.url:
+                    return button.command
+    return None

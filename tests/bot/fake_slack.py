@@ -181,6 +181,10 @@ class FakeSlack:
                     "ok": True,
                     "files": [{"id": f["id"], "title": f.get("title", "")} for f in files],
                 }
+            case "views.open":
+                view = body.get("view")
+                view = json.loads(view) if isinstance(view, str) else view
+                return {"ok": True, "view": {**(view or {}), "id": "V1", "hash": "h1"}}
             case "conversations.open":
                 return {"ok": True, "channel": {"id": "D" + str(body.get("users", ""))}}
             case "users.info":
