@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
+from html.parser import HTMLParser
 from typing import Any
 
 from aiohttp import web
@@ -24,13 +25,20 @@ from botbuilder.integration.aiohttp import (
 from botbuilder.schema import (
     Activity,
     AdaptiveCardInvokeResponse,
+    Attachment,
     ChannelAccount,
     ConversationAccount,
+)
+from botbuilder.schema.teams import (
+    MessagingExtensionActionResponse,
+    TaskModuleContinueResponse,
+    TaskModuleMessageResponse,
+    TaskModuleTaskInfo,
 )
 from botframework.connector.auth import ConnectorFactory
 from msrest.exceptions import DeserializationError
 
-from bot.teams_cards import render_activity
+from bot.teams_cards import ADAPTIVE_CARD, render_activity, render_card
 from config.settings import Settings, SettingsError
 from dialogs.core import Partnerbot
 from dialogs.messages import (
@@ -50,6 +58,12 @@ logger = logging.getLogger(__name__)
 MESSAGES_PATH = "/api/messages"
 SORRY = "Sorry, something went wrong. Please try again in a moment."
 CARD_ACTION = "adaptiveCard/action"
+# The message action "Save to practice library": its commandId in the app manifest, and the two
+# invokes Teams sends for it (open the task module; submit the card in it).
+SAVE_ACTION = "saveToPractice"
+FETCH_TASK = "composeExtension/fetchTask"
+SUBMIT_ACTION = "composeExtension/submitAction"
+TASK_TITLE = "Save to practice library"
 THREAD_MARKER = ";messageid="
 
 _KINDS = {
@@ -248,6 +262,8 @@ class PartnerbotTeams(TeamsActivityHandler):
         # Returning the body as an msrest model: under CloudAdapter the stock adaptive card
         # handler's dict body crashes with "'dict' object has no attribute 'is_xml_model'".
         activity = turn_context.activity
+        if activity.name in (FETCH_TASK, SUBMIT_ACTION):
+            return await self._message_action(turn_context)
         if activity.name != CARD_ACTION:
             return await super().on_invoke_activity(turn_context)
         message = executed_message(activity)
@@ -267,6 +283,30 @@ class PartnerbotTeams(TeamsActivityHandler):
                 status_code=200, type="application/vnd.microsoft.activity.message", value="Done."
             ),
         )
+
+    async def _message_action(self, turn_context: TurnContext) -> InvokeResponse:
+        """ "Save to practice library": the message becomes a draft and the form opens on it in a
+        task module; its submit saves, or shows the form again with what to put right."""
+        activity = turn_context.activity
+        message = message_action(activity)
+        if message is None:
+            return InvokeResponse(status=400)
+        try:
+            replies = await self._core.handle(message)
+        except Exception:
+            logger.exception("partnerbot failed on a Teams message action")
+            replies = (text_reply(SORRY, tone=Tone.WARNING),)
+        form = next((reply for reply in replies if reply.is_form), None)
+        if form is not None:
+            card = Attachment(content_type=ADAPTIVE_CARD, content=render_card(form.view))
+            task: Any = TaskModuleContinueResponse(
+                value=TaskModuleTaskInfo(title=TASK_TITLE, card=card)
+            )
+        else:
+            task = TaskModuleMessageResponse(
+                value=" ".join(reply.view.summary for reply in replies) or "Done."
+            )
+        return InvokeResponse(status=200, body=MessagingExtensionActionResponse(task=task))
 
     async def _answer(self, turn_context: TurnContext, work: Awaitable[Sequence[Reply]]) -> None:
         try:
@@ -319,6 +359,73 @@ def executed_message(activity: Activity) -> IncomingMessage | None:
     return button_press(
         sender_of(activity), conversation_address(activity), data, event_id=activity.id
     )
+
+
+def message_action(activity: Activity) -> IncomingMessage | None:
+    """The message action's invokes: ``fetchTask`` carries the message (``messagePayload``),
+    ``submitAction`` the task module card's data (its command and inputs)."""
+    value = activity.value if isinstance(activity.value, dict) else {}
+    if value.get("commandId") != SAVE_ACTION:
+        return None
+    sender, conversation = sender_of(activity), conversation_address(activity)
+    if activity.name == SUBMIT_ACTION:
+        data = value.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("command"), str):
+            return None
+        return button_press(sender, conversation, data, event_id=activity.id)
+    payload = value.get("messagePayload")
+    if not isinstance(payload, dict):
+        return None
+    body = payload.get("body") if isinstance(payload.get("body"), dict) else {}
+    content = str(body.get("content") or "")
+    text = html_text(content) if body.get("contentType") == "html" else content
+    author = (payload.get("from") or {}).get("user") or {}
+    form = [
+        FormValue("text", text),
+        FormValue("source_author", str(author.get("displayName") or "")),
+    ]
+    for name, key in (("source_url", "linkToMessage"), ("source_at", "createdDateTime")):
+        if isinstance(payload.get(key), str):
+            form.append(FormValue(name, payload[key]))
+    return IncomingMessage(
+        sender,
+        conversation,
+        "practice draft",
+        form=tuple(form),
+        event_id=activity.id,
+        is_button=True,
+    )
+
+
+class _Text(HTMLParser):
+    """A Teams message body (HTML) as the text it shows; a mention keeps its name after @."""
+
+    BREAKS = frozenset({"br", "p", "div", "li", "tr"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "at":
+            self.parts.append("@")
+        elif tag == "br":
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.BREAKS - {"br"}:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_text(content: str) -> str:
+    parser = _Text()
+    parser.feed(content)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).split("\n"))
+    return "\n".join(line for line in lines if line)
 
 
 def button_press(
