@@ -27,12 +27,6 @@ WITHDRAWN = "withdrawn"
 # show them as they are, and a member's own text cannot fake a highlight that breaks a card.
 MARK_START, MARK_END, ELLIPSIS = "«", "»", "…"
 
-# The same expression as the GIN index of migration 0005, so PostgreSQL uses the index.
-PG_DOCUMENT = (
-    "setweight(to_tsvector('english', r.title), 'A') || "
-    "setweight(to_tsvector('english', r.tag_text), 'B') || "
-    "setweight(to_tsvector('english', r.body), 'D')"
-)
 # Title, body, tags: the column order of the practice_fts table.
 SQLITE_WEIGHTS = "10.0, 1.0, 4.0"
 
@@ -172,9 +166,12 @@ _WORD = re.compile(r"[^\W_]+(\*)?")
 
 
 def is_search_object(name: str | None) -> bool:
-    """The full-text machinery that lives outside the models (the FTS5 table, its shadow tables
-    and the PostgreSQL expression index): schema comparisons leave these out."""
-    return bool(name) and (name.startswith("practice_fts") or name == "ix_practice_records_search")
+    """The full-text machinery that lives outside the models (the FTS5 table, its shadow tables,
+    PostgreSQL's generated ``search_vector`` column and its GIN index): schema comparisons leave
+    these out."""
+    return bool(name) and (
+        name.startswith("practice_fts") or name in ("ix_practice_records_search", "search_vector")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,9 +321,9 @@ class PracticeRepository:
             params["query"] = " & ".join(t.word + (":*" if t.prefix else "") for t in terms)
             statement = text(
                 "SELECT m.id, ts_headline('english', m.body, q, :options) AS snippet FROM ("
-                f" SELECT r.id, r.body, ts_rank({PG_DOCUMENT}, q) AS rank"
+                " SELECT r.id, r.body, ts_rank(r.search_vector, q) AS rank"
                 " FROM practice_records r, to_tsquery('english', :query) AS q"
-                f" WHERE ({PG_DOCUMENT}) @@ q AND r.status = 'published'{filters}"
+                f" WHERE r.search_vector @@ q AND r.status = 'published'{filters}"
                 " ORDER BY rank DESC, r.id DESC LIMIT :limit"
                 ") AS m, to_tsquery('english', :query) AS q ORDER BY m.rank DESC, m.id DESC"
             )

@@ -1,6 +1,6 @@
 """Shared practice: records, their tags, the tag vocabulary, and full-text search over them
-(SQLite: an FTS5 table with the porter tokenizer kept up to date by triggers; PostgreSQL: a GIN
-index on the english tsvector of title, tags and body).
+(SQLite: an FTS5 table with the porter tokenizer kept up to date by triggers; PostgreSQL: a stored
+generated column with the english tsvector of title, tags and body, and a GIN index on it).
 
 Revision ID: 0005
 Revises: 0004
@@ -133,9 +133,14 @@ def upgrade() -> None:
         for statement in SQLITE_FTS:
             op.execute(statement)
     elif dialect == "postgresql":
+        # Stored, not an expression index: ranking reads the vector of every match, and
+        # computing three to_tsvector per row at query time made a common word 50x slower.
         op.execute(
-            f"CREATE INDEX ix_practice_records_search ON practice_records USING gin "
-            f"(({PG_DOCUMENT}))"
+            "ALTER TABLE practice_records ADD COLUMN search_vector tsvector "
+            f"GENERATED ALWAYS AS ({PG_DOCUMENT}) STORED"
+        )
+        op.execute(
+            "CREATE INDEX ix_practice_records_search ON practice_records USING gin (search_vector)"
         )
 
 
@@ -147,6 +152,7 @@ def downgrade() -> None:
         op.execute("DROP TABLE IF EXISTS practice_fts")
     elif dialect == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_practice_records_search")
+        op.execute("ALTER TABLE practice_records DROP COLUMN IF EXISTS search_vector")
     op.drop_table("practice_tag_names")
     with op.batch_alter_table("practice_record_tags", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_practice_record_tags_tag"))
