@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
+from dialogs import audit
 from dialogs import help as help_
 from dialogs.checkins import actions, report_command
 from dialogs.checkins import handlers as checkins
@@ -34,6 +35,7 @@ def utcnow() -> datetime:
 def default_handlers() -> dict[tuple[str, ...], Handler]:
     return {
         ("help",): help_.help_command,
+        **audit.HANDLERS,
         **DIRECTORY,
         **checkins.HANDLERS,
         **report_command.HANDLERS,

@@ -389,6 +389,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(("mydata", "export"), "a copy of everything held about you", "privacy"),
     CommandSpec(("mydata", "delete"), "erase your data", "privacy"),
+    CommandSpec(
+        ("audit",),
+        "what coordinators did: cycles, roles, reports, erasures",
+        "privacy",
+        (),
+        (Option("action", Kind.WORD, "cycle opened|cycle closed|role changed|report exported"),),
+    ),
 )
 
 TOPICS: dict[str, str] = {

@@ -490,3 +490,20 @@ class PracticeTagName(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     added_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    """Something a coordinator (or the bot on their behalf) did that others may need to account
+    for: a cycle opened or closed, a role changed, a report exported, data erased. What it was
+    about is in ``subject`` and ``detail`` - never answer text."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    # The actor's name as it was, so the trail still reads after their data is erased.
+    actor_name: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storage.audit import AuditRepository
 from storage.checkins import ActionRepository, CheckinRepository, ExportRepository
 from storage.db import session_factory, upsert_insert
 from storage.meetings import MeetingRepository
@@ -396,6 +397,7 @@ class UnitOfWork:
         self.actions = ActionRepository(session)
         self.meetings = MeetingRepository(session)
         self.practice = PracticeRepository(session)
+        self.audit = AuditRepository(session)
 
 
 class Store:

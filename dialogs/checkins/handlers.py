@@ -160,6 +160,18 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
     for area in areas:
         invited += await uow.members.in_area(area.id)
     await uow.checkins.invite(cycle.id, invited, turn.now)
+    await uow.audit.record(
+        actor=turn.member,
+        action="cycle opened",
+        subject=f"check-in {cycle.id}: {framework.short_title}",
+        detail={
+            "questions": cycle.questions,
+            "areas": [a.name for a in areas],
+            "anonymous": cycle.anonymous,
+            "invited": len(invited),
+        },
+        now=turn.now,
+    )
     for member in invited:
         member_zone = await zone_of(uow, member, turn.partnership.timezone)
         await queue(
@@ -614,13 +626,23 @@ async def remind(turn: Turn, command: Command) -> Sequence[Reply]:
 
 async def close(turn: Turn, command: Command) -> Sequence[Reply]:
     cycle = await _cycle_for_coordinator(turn)
-    summary = await close_cycle(turn.uow, cycle, turn.now)
+    summary = await close_cycle(turn.uow, cycle, turn.now, by=turn.member)
     return (text_reply(summary + " See it with `checkin report`.", tone=Tone.GOOD),)
 
 
-async def close_cycle(uow: UnitOfWork, cycle: Cycle, now: datetime) -> str:
+async def close_cycle(
+    uow: UnitOfWork, cycle: Cycle, now: datetime, *, by: Member | None = None
+) -> str:
+    """Close ``cycle``: by a coordinator, or (``by`` None) at its closing time."""
     cycle.status = "closed"
     cycle.closed_at = now
+    await uow.audit.record(
+        actor=by,
+        action="cycle closed",
+        subject=f"check-in {cycle.id} ({cycle.framework_key})",
+        detail={"on time": by is None},
+        now=now,
+    )
     await cancel(uow, f"checkin:{cycle.id}:")
     participants = await uow.checkins.participants(cycle.id)
     done = sum(1 for p, _ in participants if p.status == "done")

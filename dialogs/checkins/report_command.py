@@ -282,6 +282,13 @@ async def _export(turn: Turn, data: ReportData, fmt: str, area: str | None) -> V
         expires_at=turn.now + EXPORT_LIFETIME,
     )
     await turn.uow.exports.add(export)
+    await turn.uow.audit.record(
+        actor=turn.member,
+        action="report exported",
+        subject=f"check-in {data.cycle.id} as {fmt.upper()}" + (f", {area}" if area else ""),
+        detail={"cycle": data.cycle.id, "format": fmt, "area": area},
+        now=turn.now,
+    )
     url = f"{turn.partnership.public_url}/exports/{export.token}"
     blocks: list = []
     if fmt == "png":

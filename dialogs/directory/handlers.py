@@ -262,6 +262,13 @@ async def role(turn: Turn, command: Command) -> Sequence[Reply]:
                 )
         for dropped in (Role.COORDINATOR, Role.MANAGER):
             await members.revoke(target.id, dropped)
+        await turn.uow.audit.record(
+            actor=turn.member,
+            action="role changed",
+            subject=f"{target.display_name} is now a member",
+            detail={"member": target.id, "role": str(wanted)},
+            now=turn.now,
+        )
         return (
             text_reply(
                 f"{target.display_name} is now a member, with no coordinator or manager role.",
@@ -270,6 +277,13 @@ async def role(turn: Turn, command: Command) -> Sequence[Reply]:
         )
     if not await members.grant(target.id, wanted, now=turn.now):
         return (text_reply(f"{target.display_name} is already {_article(wanted)} {wanted}."),)
+    await turn.uow.audit.record(
+        actor=turn.member,
+        action="role changed",
+        subject=f"{target.display_name} is now {_article(wanted)} {wanted}",
+        detail={"member": target.id, "role": str(wanted)},
+        now=turn.now,
+    )
     return (
         text_reply(f"{target.display_name} is now {_article(wanted)} {wanted}.", tone=Tone.GOOD),
     )
