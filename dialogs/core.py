@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from dialogs import audit
+from dialogs import audit, permissions
 from dialogs import help as help_
 from dialogs.checkins import actions, report_command
 from dialogs.checkins import handlers as checkins
@@ -247,14 +247,8 @@ class Partnerbot:
             command = parse(turn.message.text)
         except UsageError as error:
             return (usage_reply(error),)
-        if command.spec.coordinator_only and not turn.is_coordinator:
-            return (
-                text_reply(
-                    f"Sorry, `{command.name}` is for coordinators. Ask one of your coordinators, "
-                    "or see `help` for what you can do.",
-                    tone=Tone.WARNING,
-                ),
-            )
+        if not permissions.may_run(command.spec, turn.roles):
+            return (text_reply(permissions.refusal(command.spec), tone=Tone.WARNING),)
         handler = self._handlers.get(command.spec.path)
         if handler is None:
             return (

@@ -27,6 +27,14 @@ class Role(StrEnum):
     MANAGER = "manager"
 
 
+class Who(StrEnum):
+    """Who may run a command (dialogs/permissions.py decides, in one place)."""
+
+    ANYONE = "anyone"  # every member of the partnership
+    COORDINATORS = "coordinators"
+    LEADS = "coordinators and programme managers"  # reports, priorities, the audit trail
+
+
 @dataclass(frozen=True, slots=True)
 class Param:
     name: str
@@ -53,13 +61,17 @@ class CommandSpec:
     params: tuple[Param, ...] = ()
     options: tuple[Option, ...] = ()
     flags: tuple[str, ...] = ()
-    coordinator_only: bool = False
+    who: Who = Who.ANYONE
     # Commands that buttons send (with the card's inputs); not listed in help.
     hidden: bool = False
 
     @property
     def name(self) -> str:
         return " ".join(self.path)
+
+    @property
+    def coordinator_only(self) -> bool:
+        return self.who is not Who.ANYONE
 
     @property
     def usage(self) -> str:
@@ -112,7 +124,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "add an area",
         "directory",
         (Param("name", Kind.TEXT, "name"),),
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     CommandSpec(
         ("role",),
@@ -122,7 +134,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
             Param("member", Kind.MEMBER, "@member"),
             Param("role", Kind.CHOICE, "role", choices=ROLES),
         ),
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     CommandSpec(
         ("experts",),
@@ -135,7 +147,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "record a member's expertise",
         "directory",
         (Param("member", Kind.MEMBER, "@member"), Param("topic", Kind.TEXT, "topic")),
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     CommandSpec(
         ("me", "expertise"),
@@ -150,7 +162,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "directory",
         (Param("name", Kind.TEXT, "organisation"),),
         flags=("past",),
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     # -- check-ins --------------------------------------------------------------------------
     CommandSpec(("checkin",), "resume your open check-in", "checkin"),
@@ -166,21 +178,21 @@ COMMANDS: tuple[CommandSpec, ...] = (
             Option("closes", Kind.DATE, "YYYY-MM-DD"),
         ),
         flags=("anonymous",),
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     CommandSpec(
         ("checkin", "status"),
         "response rates and who is outstanding",
         "checkin",
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     CommandSpec(
         ("checkin", "remind"),
         "nudge members who haven't finished",
         "checkin",
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
-    CommandSpec(("checkin", "close"), "close the open cycle", "checkin", coordinator_only=True),
+    CommandSpec(("checkin", "close"), "close the open cycle", "checkin", who=Who.COORDINATORS),
     CommandSpec(
         ("checkin", "answer"),
         "save an answer (the card's button)",
@@ -211,6 +223,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "checkin",
         (),
         (_AREA, Option("format", Kind.CHOICE, "md|csv|docx|png", choices=FORMATS)),
+        who=Who.LEADS,
     ),
     CommandSpec(
         ("checkin", "priorities"),
@@ -218,6 +231,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "checkin",
         (),
         (_AREA,),
+        who=Who.LEADS,
     ),
     # -- meetings ---------------------------------------------------------------------------
     CommandSpec(
@@ -236,7 +250,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
             Option("repeat", Kind.CHOICE, "twice-yearly|termly|yearly", choices=REPEATS),
             Option("remind", Kind.OFFSETS, "7d,1d,1h"),
         ),
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     CommandSpec(
         ("meeting", "change"),
@@ -249,21 +263,21 @@ COMMANDS: tuple[CommandSpec, ...] = (
             Option("where", Kind.WORD, "place or link"),
             Option("duration", Kind.DURATION, "90m"),
         ),
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     CommandSpec(
         ("meeting", "invite"),
         "invite every organisation in the directory, current and past",
         "meetings",
         (Param("id", Kind.INT, "id"),),
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     CommandSpec(
         ("area", "channel"),
         "announce an area's meetings in this channel",
         "meetings",
         (Param("area", Kind.TEXT, "area"),),
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     CommandSpec(("meetings",), "upcoming meetings and each area's standing", "meetings"),
     CommandSpec(("meeting",), "one meeting", "meetings", (Param("id", Kind.INT, "id"),)),
@@ -272,7 +286,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "cancel a meeting",
         "meetings",
         (Param("id", Kind.INT, "id"),),
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     CommandSpec(
         ("meeting", "attendance"),
@@ -285,7 +299,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "how often an area (or the whole partnership: all) should meet",
         "meetings",
         (Param("area", Kind.WORD, "area|all"), Param("per_year", Kind.WORD, "times-a-year|off")),
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     CommandSpec(
         ("rsvp",),
@@ -339,7 +353,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "add a tag members can use on practice records",
         "practice",
         (Param("tag", Kind.WORD, "tag"),),
-        coordinator_only=True,
+        who=Who.COORDINATORS,
     ),
     CommandSpec(
         ("practice", "save"),
@@ -395,6 +409,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "privacy",
         (),
         (Option("action", Kind.WORD, "cycle opened|cycle closed|role changed|report exported"),),
+        who=Who.LEADS,
     ),
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dialogs.grammar import TOPICS, commands_in, topic_for
+from dialogs.grammar import TOPICS, Who, commands_in, topic_for
 from dialogs.parser import Command
 from dialogs.turn import Refusal, Turn
 from dialogs.views import Actions, BulletList, Button, Heading, Paragraph, Reply, Tone, View
@@ -50,9 +50,19 @@ def overview(*, coordinator: bool) -> View:
 def topic_view(topic: str, *, coordinator: bool) -> View:
     lines = []
     for spec in commands_in(topic):
-        marker = " (coordinator)" if spec.coordinator_only else ""
+        marker = {
+            Who.ANYONE: "",
+            Who.COORDINATORS: " (coordinator)",
+            Who.LEADS: " (coordinator, manager)",
+        }[spec.who]
         lines.append(f"{spec.usage} - {spec.summary}{marker}")
     blocks = [Heading(f"Help: {TOPICS[topic]}"), BulletList(tuple(lines))]
     if not coordinator and any(spec.coordinator_only for spec in commands_in(topic)):
-        blocks.append(Paragraph("Commands marked (coordinator) are for coordinators.", Tone.MUTED))
+        blocks.append(
+            Paragraph(
+                "Commands marked (coordinator) are for coordinators; (manager), programme "
+                "managers too.",
+                Tone.MUTED,
+            )
+        )
     return View(summary=f"Help: {TOPICS[topic]}", blocks=tuple(blocks))

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from dialogs.checkins.handlers import at_local, zone_of
 from dialogs.directory.handlers import resolve_member
-from dialogs.grammar import Role
 from dialogs.outbox import Kind, ToMember, cancel, queue
 from dialogs.parser import Command
+from dialogs.permissions import may_change_action
 from dialogs.turn import Refusal, Turn
 from dialogs.views import (
     Actions,
@@ -144,12 +144,7 @@ async def done(turn: Turn, command: Command) -> Sequence[Reply]:
     item = await turn.uow.actions.get(command.get("id"))
     if item is None:
         raise Refusal(f"There's no action {command.get('id')}.")
-    allowed = (
-        item.owner_id == turn.member.id
-        or item.created_by_id == turn.member.id
-        or Role.COORDINATOR in turn.roles
-    )
-    if not allowed:
+    if not may_change_action(turn.roles, turn.member.id, item.owner_id, item.created_by_id):
         raise Refusal("Only the action's owner or a coordinator can mark it done.")
     if item.status == "done":
         return (text_reply(f"Action {item.id} was already done."),)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from dialogs.grammar import PRACTICE_KINDS
 from dialogs.parser import Command
+from dialogs.permissions import may_change_record
 from dialogs.practice import rules
 from dialogs.practice.rules import Fields, Problem
 from dialogs.turn import Refusal, Turn
@@ -307,7 +308,9 @@ async def _own_record(turn: Turn, record_id: int, *, action: str) -> PracticeRec
     record = await turn.uow.practice.get(record_id)
     if record is None or (record.status != PUBLISHED and record.author_id != turn.member.id):
         raise Refusal(f"There's no practice record #{record_id}. Try `practice recent`.")
-    if record.author_id != turn.member.id and not (action == "withdraw" and turn.is_coordinator):
+    if not may_change_record(
+        turn.roles, turn.member.id, record.author_id, withdrawing=action == "withdraw"
+    ):
         raise Refusal(f"Only the member who shared practice #{record_id} can {action} it.")
     return record
 

@@ -183,7 +183,7 @@ async def test_the_report_in_chat_and_each_export(core, clock):
 async def test_reports_are_for_coordinators_and_only_in_private(core, store):
     await say(core, CORA, "checkin start qi-3.2 questions=1 areas=all closes=2026-03-31")
     member = core.people["Iain Sim"]  # type: ignore[attr-defined]
-    assert "Reports are for coordinators and programme managers." in await say(
+    assert "Sorry, `checkin report` is for coordinators and programme managers." in await say(
         core, member, "checkin report"
     )
     answer = await say(core, CORA, "checkin report", where=channel())
@@ -248,7 +248,9 @@ async def test_priorities_become_actions_and_the_next_cycle_shows_their_progress
     ]
     # Members can't see or make them.
     iain = core.people["Iain Sim"]  # type: ignore[attr-defined]
-    assert "Reports are for coordinators" in await say(core, iain, "checkin priorities")
+    assert "`checkin priorities` is for coordinators and programme managers" in await say(
+        core, iain, "checkin priorities"
+    )
 
 
 async def test_after_a_restart_a_member_resumes_where_they_stopped(
