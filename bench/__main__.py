@@ -9,6 +9,7 @@ import sys
 # name -> module with ``main(argv)``
 BENCHMARKS = {
     "fanout": "bench.fanout",
+    "search": "bench.search",
 }
 
 
