@@ -9,6 +9,7 @@ import sys
 # name -> module with ``main(argv)``
 BENCHMARKS = {
     "fanout": "bench.fanout",
+    "throughput": "bench.throughput",
     "search": "bench.search",
 }
 

@@ -35,7 +35,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def serve(settings: Settings, *, host: str | None, port: int | None) -> None:
+def serve(
+    settings: Settings, *, host: str | None, port: int | None, reuse_port: bool = False
+) -> None:
     from bot.app import create_app
 
     host = host or settings.host
@@ -65,7 +67,9 @@ def serve(settings: Settings, *, host: str | None, port: int | None) -> None:
         f"-e {base}/api/messages -c msteams"
     )
     print("\n".join(lines), flush=True)  # noqa: T201 - the banner is for the person at the console
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    # SO_REUSEPORT: several processes on one host share the port, the kernel spreading the
+    # connections (a shared listening socket let one worker take them all; PERFORMANCE.md).
+    web.run_app(app, host=host, port=port, print=None, access_log=None, reuse_port=reuse_port)
 
 
 def db_upgrade(settings: Settings) -> None:
@@ -137,6 +141,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve_parser = commands.add_parser("serve", help="run the web server (Teams and Slack)")
     serve_parser.add_argument("--host")
     serve_parser.add_argument("--port", type=int)
+    serve_parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="let several serve processes listen on the same port (SO_REUSEPORT)",
+    )
     chat_parser = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat_parser.add_argument("--name", help="who you are (default: your login name)")
     worker_parser = commands.add_parser("worker", help="run the delivery engine on its own")
@@ -156,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = _load()
     if args.command == "serve":
-        serve(settings, host=args.host, port=args.port)
+        serve(settings, host=args.host, port=args.port, reuse_port=args.reuse_port)
     elif args.command == "chat":
         logging.getLogger().setLevel(logging.WARNING)
         asyncio.run(_chat(settings, args.name))

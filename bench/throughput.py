@@ -1,0 +1,799 @@
+"""Request throughput: the real ``partnerbot serve`` against the stock SDKs, in one run.
+
+Every figure is measured by ``wrk`` (1 thread, 32 keep-alive connections, 10 s runs after a 3 s
+warm-up, the median of ``--runs``) with the server under test pinned to one core
+(``taskset -c 1``) and wrk and the loopback platforms (bench/loopback.py, a process of its own)
+on the other. The baselines run in the same invocation, so every figure is also a ratio:
+
+- bare aiohttp, 1 KB POST (bench/baselines.py ``bare``);
+- stock slack-bolt ``AsyncApp``, default settings, a slash command that only acks (``bolt``);
+- stock botbuilder ``CloudAdapter`` echo bot replying to the loopback connector (``echo``).
+
+The bot, per database (SQLite file; a fresh PostgreSQL database with ``--postgres`` or
+``PARTNERBOT_TEST_POSTGRES_URL``, created and dropped here):
+
+- Teams ``help``: a personal-chat message from one of 64 registered members (looked up in the
+  database), the reply delivered to the loopback Bot Connector before the turn ends. Each
+  activity has its own id (the bot drops re-sent ids).
+- Teams check-in answer: the ``checkin answer <cycle> 1`` button (Action.Submit) with a rating
+  in its form, alternating so every press changes the saved answer; the reply renders the next
+  question.
+- Slack ``/partner help``: a signed slash command (signatures made just before each run; Slack's
+  window is 5 minutes) from one of 64 members in a channel; the reply goes to its response_url
+  after the ack. wrk measures the ack; the loopback counts the replies, so the rate of replies
+  delivered during the run is reported too (and the run waits for the rest before the next).
+- Two ``serve --reuse-port`` processes on PostgreSQL (Teams ``help``), unpinned, with wrk
+  sharing the two cores, against one process pinned to a core.
+
+The resident memory (VmRSS, and the peak VmHWM) of each serve process is read from /proc after
+each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.fanout import postgres_database, sqlite_database
+
+SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench"
+TENANT = "bench-tenant"
+TEAM = "TBENCH"
+BOT = {"id": "28:bench-partnerbot", "name": "partnerbot"}
+COORDINATOR = "29:bench-coordinator"
+MEMBERS = 64
+CONNECTIONS = 32
+SERVER_CORE = "1"
+CLIENT_CORE = "0"
+VENV_BIN = Path(sys.executable).parent
+
+
+def write(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+@dataclass
+class Loopback:
+    url: str
+    process: asyncio.subprocess.Process
+
+    async def stats(self) -> dict[str, int]:
+        async with aiohttp.ClientSession() as session, session.get(f"{self.url}/stats") as r:
+            return dict((await r.json())["counts"])
+
+
+@asynccontextmanager
+async def loopback() -> AsyncIterator[Loopback]:
+    process = await asyncio.create_subprocess_exec(
+        "taskset",
+        "-c",
+        CLIENT_CORE,
+        sys.executable,
+        "-m",
+        "bench.loopback",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+        yield Loopback(f"http://127.0.0.1:{json.loads(line)['port']}", process)
+    finally:
+        await _stop(process)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=15)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+@dataclass
+class Server:
+    label: str
+    url: str
+    processes: list[asyncio.subprocess.Process]
+    log: Path
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def memory(self) -> list[tuple[float, float]]:
+        """(VmRSS, VmHWM) in MB of each process."""
+        found = []
+        for pid in self.pids:
+            fields = {}
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                name, _, value = line.partition(":")
+                if name in ("VmRSS", "VmHWM"):
+                    fields[name] = int(value.split()[0]) / 1024
+            found.append((fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)))
+        return found
+
+
+@asynccontextmanager
+async def server(
+    label: str,
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    port: int,
+    health: str = "/healthz",
+    copies: int = 1,
+    core: str | None = SERVER_CORE,
+) -> AsyncIterator[Server]:
+    folder = Path(tempfile.mkdtemp(prefix="partnerbot-tp-"))
+    log = folder / f"{label}.log"
+    processes = []
+    prefix = ["taskset", "-c", core] if core else []
+    with log.open("ab") as sink:
+        for _ in range(copies):
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    *prefix,
+                    *argv,
+                    env={**os.environ, **(env or {})},
+                    stdout=sink,
+                    stderr=sink,
+                    stdin=asyncio.subprocess.DEVNULL,
+                )
+            )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_up(url + health, processes, log)
+        yield Server(label, url, processes, log)
+    finally:
+        for process in processes:
+            await _stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _wait_up(url: str, processes: list[asyncio.subprocess.Process], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if any(p.returncode is not None for p in processes):
+                raise RuntimeError(f"a server exited at start:\n{_tail(log)}")
+            try:
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        # With several processes, give the others a moment to bind too.
+                        await asyncio.sleep(1.0 if len(processes) > 1 else 0.1)
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up:\n{_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
+
+
+def bot_env(database_url: str, fake: Loopback, port: int) -> dict[str, str]:
+    return {
+        "PARTNERBOT_DATABASE_URL": database_url,
+        "PARTNERBOT_PORT": str(port),
+        "PARTNERBOT_ENV": "development",
+        "PARTNERBOT_ADMINS": COORDINATOR,
+        "PARTNERBOT_SLACK_SIGNING_SECRET": SECRET,
+        "PARTNERBOT_SLACK_BOT_TOKEN": TOKEN,
+        "PARTNERBOT_SLACK_API_URL": fake.url + "/slack/api/",
+        "PARTNERBOT_TEAMS_APP_ID": "",
+        "PARTNERBOT_TEAMS_APP_PASSWORD": "",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def serve_argv(port: int, *, reuse_port: bool = False) -> list[str]:
+    argv = [str(VENV_BIN / "partnerbot"), "serve", "--port", str(port)]
+    return [*argv, "--reuse-port"] if reuse_port else argv
+
+
+# -- the requests ---------------------------------------------------------------------------
+
+
+def teams_activity(service_url: str, *, user: str, activity_id: str, **fields: Any) -> dict:
+    body = {
+        "type": "message",
+        "id": activity_id,
+        "timestamp": "2026-03-03T09:30:00.1234567Z",
+        "serviceUrl": service_url,
+        "channelId": "msteams",
+        "from": {"id": user, "name": f"Member {user}", "aadObjectId": "00000000-0000-0000-0000"},
+        "conversation": {
+            "conversationType": "personal",
+            "id": f"a:personal-{user}",
+            "tenantId": TENANT,
+        },
+        "recipient": BOT,
+        "channelData": {"tenant": {"id": TENANT}},
+        "locale": "en-GB",
+    }
+    body.update(fields)
+    return body
+
+
+def member_id(index: int) -> str:
+    return f"29:bench-member-{index}"
+
+
+def lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def teams_script(service_url: str, *, kind: str, run: str, cycle: int = 1) -> str:
+    """A wrk script: each request a new activity id, the members in turn."""
+    marker_user, marker_id, marker_rating = "@@USER@@", "@@ID@@", "@@RATING@@"
+    fields: dict[str, Any]
+    if kind == "help":
+        fields = {"text": "help"}
+    else:
+        fields = {"value": {"command": f"checkin answer {cycle} 1", "rating": marker_rating}}
+    body = json.dumps(
+        teams_activity(service_url, user=marker_user, activity_id=marker_id, **fields)
+    )
+    template = body.replace("%", "%%")
+    template = template.replace(marker_user, "29:bench-member-%d").replace(marker_id, "%s")
+    template = template.replace(marker_rating, "%d")
+    # string.format's arguments, in the order the placeholders appear in the body.
+    lua = {marker_user: "u", marker_id: f'"{run}-" .. counter', marker_rating: "rating"}
+    arguments = [lua[m] for m in re.findall("|".join(map(re.escape, lua)), body)]
+    return f"""
+counter = 0
+members = {MEMBERS}
+template = {lua_string(template)}
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter + 1
+  local u = counter % members
+  local rating = (math.floor(counter / members) % 6) + 1
+  return wrk.format(nil, "/api/messages", nil, string.format(template, {", ".join(arguments)}))
+end
+"""
+
+
+def slack_signature(body: str, timestamp: str) -> str:
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(SECRET.encode(), base, hashlib.sha256).hexdigest()
+
+
+def slack_command_body(fake_url: str, index: int, text: str) -> str:
+    return urllib.parse.urlencode(
+        {
+            "token": "legacy",
+            "team_id": TEAM,
+            "team_domain": "bench",
+            "channel_id": "CBENCH0001",
+            "channel_name": "general",
+            "user_id": f"UBENCH{index:04d}",
+            "user_name": f"member{index}",
+            "command": "/partner",
+            "text": text,
+            "api_app_id": "ABENCH",
+            "response_url": f"{fake_url}/respond/{index}",
+            "trigger_id": f"{index}.1.bench",
+        }
+    )
+
+
+def slack_script(fake_url: str, *, text: str = "help", users: int = MEMBERS) -> str:
+    """Signed slash commands from ``users`` members in turn; signed now, valid 5 minutes."""
+    timestamp = str(int(time.time()))
+    rows = []
+    for index in range(users):
+        body = slack_command_body(fake_url, index, text)
+        rows.append(f"{{{lua_string(body)}, {lua_string(slack_signature(body, timestamp))}}}")
+    return f"""
+counter = 0
+bodies = {{{", ".join(rows)}}}
+request = function()
+  counter = counter + 1
+  local row = bodies[(counter % #bodies) + 1]
+  local headers = {{}}
+  headers["Content-Type"] = "application/x-www-form-urlencoded"
+  headers["X-Slack-Request-Timestamp"] = "{timestamp}"
+  headers["X-Slack-Signature"] = row[2]
+  return wrk.format("POST", "/slack/events", headers, row[1])
+end
+"""
+
+
+def bare_script() -> str:
+    body = json.dumps({"padding": "x" * 1000})
+    return f"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = {lua_string(body)}
+"""
+
+
+# -- wrk ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    rate: float
+    p50: float
+    p99: float
+    requests: int
+    errors: int
+    seconds: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if not match:
+        raise ValueError(text)
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_wrk(output: str) -> Run:
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\n\s+50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\n\s+99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    total = re.search(r"(\d+) requests in ([\d.]+)(\w+)", output)
+    assert total is not None
+    errors = 0
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non2xx:
+        errors += int(non2xx.group(1))
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    if sockets:
+        errors += sum(int(x) for x in sockets.groups())
+    seconds = _ms(total.group(2) + total.group(3)) / 1000
+    return Run(rate, p50, p99, int(total.group(1)), errors, seconds)
+
+
+async def wrk(
+    url: str,
+    script: str,
+    *,
+    seconds: float,
+    connections: int = CONNECTIONS,
+    core: str | None = CLIENT_CORE,
+) -> Run:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+        path = file.name
+    try:
+        prefix = ["taskset", "-c", core] if core else []
+        process = await asyncio.create_subprocess_exec(
+            *prefix,
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            path,
+            url,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await process.communicate()
+    finally:
+        os.unlink(path)
+    text = output.decode()
+    try:
+        return parse_wrk(text)
+    except (AttributeError, ValueError, AssertionError):
+        raise RuntimeError(f"wrk said:\n{text}") from None
+
+
+@dataclass
+class Result:
+    label: str
+    runs: list[Run]
+    memory_mb: list[tuple[float, float]] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(r.rate for r in self.runs)
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(r.p50 for r in self.runs)
+
+    @property
+    def p99(self) -> float:
+        return statistics.median(r.p99 for r in self.runs)
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.runs)
+
+    def extra(self, name: str) -> float | None:
+        values = [r.extra[name] for r in self.runs if name in r.extra]
+        return statistics.median(values) if values else None
+
+    @property
+    def peak_rss(self) -> float:
+        return max((rss for rss, _ in self.memory_mb), default=0.0)
+
+    @property
+    def peak_hwm(self) -> float:
+        return max((hwm for _, hwm in self.memory_mb), default=0.0)
+
+
+async def measure(
+    label: str,
+    target: Server,
+    make_script: Callable[[str], str],
+    args: argparse.Namespace,
+    *,
+    path: str = "",
+    after: Callable[[], Any] | None = None,
+    before: Callable[[], Any] | None = None,
+    core: str | None = CLIENT_CORE,
+) -> Result:
+    """A warm-up, then ``args.runs`` runs; ``make_script(run id)`` is called just before each
+    (fresh Slack signatures, fresh activity ids)."""
+    runs: list[Run] = []
+    memory: list[tuple[float, float]] = []
+    for number in range(args.runs + 1):
+        seconds = args.warmup if number == 0 else args.seconds
+        script = make_script(uuid.uuid4().hex[:8])
+        state = await before() if before else None
+        run = await wrk(target.url + path, script, seconds=seconds, core=core)
+        if after is not None:
+            run.extra.update(await after(state, run))
+        if number:
+            runs.append(run)
+            memory.extend(target.memory())
+    result = Result(label, runs, memory)
+    write(
+        f"  {label}: {result.rate:,.0f} req/s, p50 {result.p50:.2f} ms, p99 {result.p99:.2f} ms, "
+        f"errors {result.errors}, RSS {result.peak_rss:.0f} MB (peak {result.peak_hwm:.0f})"
+        + "".join(f", {name} {result.extra(name) or 0:,.2f}" for name in runs[0].extra)
+    )
+    return result
+
+
+# -- setting the bot up over HTTP -----------------------------------------------------------
+
+
+async def say(
+    session: aiohttp.ClientSession, url: str, fake: Loopback, user: str, text: str
+) -> None:
+    body = teams_activity(fake.url + "/teams", user=user, activity_id=uuid.uuid4().hex, text=text)
+    async with session.post(url + "/api/messages", json=body) as response:
+        if response.status >= 300:
+            raise RuntimeError(
+                f"{text!r} from {user}: HTTP {response.status} {await response.text()}"
+            )
+
+
+async def prepare(target: Server, fake: Loopback) -> None:
+    """An area, 64 members in it (registered by talking to the bot on Teams), a check-in open
+    for them; and the Slack members known (their first command registers them)."""
+    async with aiohttp.ClientSession() as session:
+        await say(session, target.url, fake, COORDINATOR, "area add North")
+        for index in range(MEMBERS):
+            await say(session, target.url, fake, member_id(index), "me area North")
+        await say(
+            session, target.url, fake, COORDINATOR, "checkin start qi-3.2 questions=1,3 areas=all"
+        )
+        timestamp = str(int(time.time()))
+        for index in range(MEMBERS):
+            body = slack_command_body(fake.url, index, "me")
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": timestamp,
+                "X-Slack-Signature": slack_signature(body, timestamp),
+            }
+            async with session.post(target.url + "/slack/events", data=body, headers=headers) as r:
+                assert r.status == 200, await r.text()
+        await drained(fake, "respond", MEMBERS)
+
+
+async def drained(fake: Loopback, counter: str, at_least: int, *, within: float = 120.0) -> float:
+    """Wait until ``counter`` has reached ``at_least`` and stopped moving; seconds waited."""
+    started = time.monotonic()
+    last = -1
+    while time.monotonic() - started < within:
+        now = (await fake.stats()).get(counter, 0)
+        if now >= at_least and now == last:
+            break
+        last = now
+        await asyncio.sleep(0.25)
+    return time.monotonic() - started
+
+
+# -- the benchmark --------------------------------------------------------------------------
+
+
+async def baselines(args: argparse.Namespace, fake: Loopback) -> dict[str, Result]:
+    write("baselines (same run):")
+    found: dict[str, Result] = {}
+    python = [sys.executable, "-m", "bench.baselines"]
+    port = free_port()
+    async with server("bare", [*python, "bare", "--port", str(port)], port=port, health="/") as s:
+        found["bare"] = await measure("bare aiohttp, 1 KB POST", s, lambda _: bare_script(), args)
+    port = free_port()
+    bolt_argv = [*python, "bolt", "--port", str(port), "--slack-api", fake.url + "/slack/api/"]
+    bolt_argv += ["--signing-secret", SECRET]
+    async with server("bolt", bolt_argv, port=port, health="/") as s:
+        found["bolt"] = await measure(
+            "stock bolt AsyncApp, slash command ack only",
+            s,
+            lambda _: slack_script(fake.url),
+            args,
+        )
+    port = free_port()
+    async with server("echo", [*python, "echo", "--port", str(port)], port=port, health="/") as s:
+        counted = await _counting(fake, "teams")
+        found["echo"] = await measure(
+            "stock botbuilder CloudAdapter echo",
+            s,
+            lambda run: teams_script(fake.url + "/teams", kind="help", run=run),
+            args,
+            before=counted[0],
+            after=counted[1],
+        )
+    return found
+
+
+async def _counting(fake: Loopback, counter: str) -> tuple[Callable[[], Any], Callable[..., Any]]:
+    """before/after hooks: replies the loopback got during a run, per second, and how long the
+    server took to deliver the rest after wrk stopped."""
+
+    async def before() -> int:
+        return (await fake.stats()).get(counter, 0)
+
+    async def after(start: int, run: Run) -> dict[str, float]:
+        at_end = (await fake.stats()).get(counter, 0)
+        waited = await drained(fake, counter, start + run.requests - run.errors, within=60)
+        total = (await fake.stats()).get(counter, 0)
+        return {
+            "replies/s during run": (at_end - start) / run.seconds,
+            "replies total/requests": (total - start) / max(1, run.requests),
+            "s to drain": waited,
+        }
+
+    return before, after
+
+
+async def bot_paths(
+    args: argparse.Namespace, fake: Loopback, label: str, url: str
+) -> dict[str, Result]:
+    found: dict[str, Result] = {}
+    port = free_port()
+    env = bot_env(url, fake, port)
+    write(f"partnerbot serve on {label}:")
+    async with server(f"serve-{label}", serve_argv(port), env=env, port=port) as s:
+        await prepare(s, fake)
+        teams = await _counting(fake, "teams")
+        found["help"] = await measure(
+            "Teams help",
+            s,
+            lambda run: teams_script(fake.url + "/teams", kind="help", run=run),
+            args,
+            before=teams[0],
+            after=teams[1],
+        )
+        found["answer"] = await measure(
+            "Teams check-in answer",
+            s,
+            lambda run: teams_script(fake.url + "/teams", kind="answer", run=run),
+            args,
+            before=teams[0],
+            after=teams[1],
+        )
+        slack = await _counting(fake, "respond")
+        found["slack"] = await measure(
+            "Slack /partner help",
+            s,
+            lambda _: slack_script(fake.url),
+            args,
+            before=slack[0],
+            after=slack[1],
+        )
+        if args.profile:
+            await profile(args, fake, s, label)
+    return found
+
+
+async def scale_out(args: argparse.Namespace, fake: Loopback, url: str) -> dict[str, Result]:
+    """Teams help on PostgreSQL: one process on one core (wrk on the other) and two
+    SO_REUSEPORT processes on both cores (wrk sharing them)."""
+    found: dict[str, Result] = {}
+    write("scale-out on PostgreSQL (Teams help):")
+    for copies in (1, 2):
+        port = free_port()
+        env = bot_env(url, fake, port)
+        async with server(
+            f"serve-x{copies}",
+            serve_argv(port, reuse_port=True),
+            env=env,
+            port=port,
+            copies=copies,
+            core=SERVER_CORE if copies == 1 else None,
+        ) as s:
+            await prepare(s, fake)
+            found[f"x{copies}"] = await measure(
+                f"{copies} process{'es' if copies > 1 else ''}",
+                s,
+                lambda run: teams_script(fake.url + "/teams", kind="help", run=run),
+                args,
+                core=CLIENT_CORE if copies == 1 else None,
+            )
+    return found
+
+
+async def profile(args: argparse.Namespace, fake: Loopback, target: Server, label: str) -> None:
+    """py-spy over one run of each path (speedscope files in --profile-dir)."""
+    spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
+    folder = Path(args.profile_dir)
+    os.makedirs(folder, exist_ok=True)
+    scripts = {
+        "teams-help": lambda run: teams_script(fake.url + "/teams", kind="help", run=run),
+        "teams-answer": lambda run: teams_script(fake.url + "/teams", kind="answer", run=run),
+        "slack-help": lambda _: slack_script(fake.url),
+    }
+    for name, make in scripts.items():
+        out = folder / f"{label.lower()}-{name}.txt"
+        recorder = await asyncio.create_subprocess_exec(
+            spy,
+            "record",
+            "--format",
+            "raw",
+            "-r",
+            "250",
+            "-d",
+            str(int(args.seconds)),
+            "-o",
+            str(out),
+            "-p",
+            str(target.pids[0]),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await wrk(target.url, make(uuid.uuid4().hex[:8]), seconds=args.seconds)
+        await recorder.wait()
+        write(f"  profile: {out}")
+
+
+def report(
+    base: dict[str, Result], bots: dict[str, dict[str, Result]], scale: dict[str, Result]
+) -> None:
+    bare, bolt, echo = base["bare"].rate, base["bolt"].rate, base["echo"].rate
+    write()
+    write(
+        "| path | req/s | p50 ms | p99 ms | of bare | x bolt ack | x stock echo | RSS MB (peak) |"
+    )
+    write("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+    def row(label: str, r: Result) -> None:
+        write(
+            f"| {label} | {r.rate:,.0f} | {r.p50:.2f} | {r.p99:.2f} | {r.rate / bare:.1%} | "
+            f"{r.rate / bolt:.2f} | {r.rate / echo:.2f} | "
+            + (f"{r.peak_rss:.0f} ({r.peak_hwm:.0f}) |" if r.memory_mb else "|")
+        )
+
+    row("bare aiohttp, 1 KB POST", base["bare"])
+    row("stock bolt, slash command ack only", base["bolt"])
+    row("stock botbuilder echo", base["echo"])
+    for db, found in bots.items():
+        for key, name in (
+            ("help", "Teams help"),
+            ("answer", "Teams check-in answer"),
+            ("slack", "Slack /partner help (ack)"),
+        ):
+            if key in found:
+                row(f"{name}, {db}", found[key])
+    for key, r in scale.items():
+        row(f"PostgreSQL Teams help, {key[1:]} process(es)", r)
+    write()
+    for db, found in bots.items():
+        if {"help", "answer", "slack"} <= found.keys():
+            slack = found["slack"]
+            write(
+                f"{db}: Teams help = {found['help'].rate / echo:.1f}x stock echo (target 8x); "
+                f"check-in answer = {found['answer'].rate / found['help'].rate:.0%} of help "
+                f"(target 50%); Slack help acks = {slack.rate / bolt:.2f}x bolt ack-only "
+                f"(target 1x), p99 {slack.p99:.1f} ms (target < 20); replies delivered during "
+                f"the run {slack.extra('replies/s during run') or 0:,.0f}/s, "
+                f"{slack.extra('s to drain') or 0:.1f} s to deliver the rest"
+            )
+    if {"x1", "x2"} <= scale.keys():
+        write(f"two processes = {scale['x2'].rate / scale['x1'].rate:.2f}x one (target 1.6x)")
+
+
+async def run(args: argparse.Namespace) -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    write(
+        f"# request throughput: wrk -t1 -c{CONNECTIONS}, {args.seconds:g} s runs after a "
+        f"{args.warmup:g} s warm-up, median of {args.runs}; server on core {SERVER_CORE}, wrk and "
+        f"the loopback platforms on core {CLIENT_CORE}"
+    )
+    write(
+        f"nproc {os.cpu_count()}, Python {platform.python_version()}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.2f}"
+    )
+    databases: list[tuple[str, Callable[[], Any]]] = []
+    if "sqlite" in args.databases:
+        databases.append(("SQLite", sqlite_database))
+    if args.postgres and "postgres" in args.databases:
+        databases.append(("PostgreSQL", lambda: postgres_database(args.postgres)))
+    async with loopback() as fake:
+        base = await baselines(args, fake)
+        bots: dict[str, dict[str, Result]] = {}
+        for label, database in databases:
+            async with database() as url:
+                bots[label] = await bot_paths(args, fake, label, url)
+        scale: dict[str, Result] = {}
+        if args.postgres and args.scale:
+            async with postgres_database(args.postgres) as url:
+                scale = await scale_out(args, fake, url)
+    report(base, bots, scale)
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench throughput", description=__doc__)
+    parser.add_argument("--runs", type=int, default=3, help="measured runs per path (median)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--no-scale", dest="scale", action="store_false")
+    parser.add_argument("--profile", action="store_true", help="py-spy one run of each path")
+    parser.add_argument("--profile-dir", default="bench-profiles")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("PARTNERBOT_TEST_POSTGRES_URL", ""),
+        help="also run on a fresh database on this server (default: $PARTNERBOT_TEST_POSTGRES_URL)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str]) -> None:
+    asyncio.run(run(parser().parse_args(argv)))
