@@ -1,4 +1,4 @@
-"""The ``partnerbot`` command: serve, chat, db upgrade."""
+"""The ``partnerbot`` command: serve, chat, worker, db upgrade, and the install helpers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -135,6 +136,73 @@ async def _drain(delivery: DeliveryService, store: Store) -> None:
             await asyncio.sleep(0.2)
 
 
+def _add_install_commands(commands: Any) -> None:
+    teams = commands.add_parser(
+        "teams-package", help="write the Teams app package (manifest and icons in a zip)"
+    )
+    teams.add_argument("--app-id", required=True, help="the Azure Bot's Microsoft App ID")
+    teams.add_argument("--name", required=True, help="the app's name in Teams")
+    teams.add_argument("--host", required=True, help="the public host name, e.g. bot.example.org")
+    teams.add_argument("--output", "-o", default="partnerbot-teams.zip", help="the zip to write")
+    teams.add_argument("--version", default="1.0.0", help="raise it for each upload (x.y.z)")
+    teams.add_argument("--developer", default="partnerbot", help="who publishes the app")
+    teams.add_argument("--website-url", default="", help="default: https://HOST/")
+    teams.add_argument("--privacy-url", default="", help="default: https://HOST/privacy")
+    teams.add_argument("--terms-url", default="", help="default: https://HOST/terms")
+    slack = commands.add_parser(
+        "slack-manifest", help="print the Slack app manifest (YAML) to create the app from"
+    )
+    slack.add_argument("--host", required=True, help="the public host name, e.g. bot.example.org")
+    slack.add_argument("--name", default="partnerbot", help="the app's name in Slack")
+    slack.add_argument(
+        "--command",
+        dest="slash_command",
+        default=None,
+        help="the slash command (default: PARTNERBOT_SLACK_COMMAND, else /partner)",
+    )
+
+
+def _run_install_command(args: argparse.Namespace) -> bool:
+    """The packaging commands need no database or credentials, only their options."""
+    if args.command == "teams-package":
+        from bot.teams_package import PackageError, TeamsApp, write_package
+
+        app = TeamsApp(
+            app_id=args.app_id,
+            name=args.name,
+            host=args.host,
+            developer=args.developer,
+            version=args.version,
+            website_url=args.website_url,
+            privacy_url=args.privacy_url,
+            terms_url=args.terms_url,
+        )
+        try:
+            path = write_package(app, args.output)
+        except PackageError as error:
+            sys.stderr.write(f"partnerbot: {error}\n")
+            raise SystemExit(2) from None
+        print(f"wrote {path}: upload it in Teams (Apps > Manage your apps > Upload an app)")  # noqa: T201
+        return True
+    if args.command == "slack-manifest":
+        from bot.slack_manifest import slack_manifest_yaml
+        from bot.teams_package import PackageError
+
+        command = args.slash_command
+        if command is None:
+            try:
+                command = load_settings(env_file=".env").slack_command
+            except SettingsError:
+                command = Settings().slack_command
+        try:
+            sys.stdout.write(slack_manifest_yaml(host=args.host, name=args.name, command=command))
+        except PackageError as error:
+            sys.stderr.write(f"partnerbot: {error}\n")
+            raise SystemExit(2) from None
+        return True
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="partnerbot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     db_parser = commands.add_parser("db", help="database commands")
     db_commands = db_parser.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the migrations")
+    _add_install_commands(commands)
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -163,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Library chatter at INFO (every scheduler tick, every migration plugin) drowns our own.
     for noisy in ("alembic.runtime.plugins", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if _run_install_command(args):
+        return
     settings = _load()
     if args.command == "serve":
         serve(settings, host=args.host, port=args.port, reuse_port=args.reuse_port)
