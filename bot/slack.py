@@ -2,7 +2,9 @@
 
 Bolt verifies the signature and the timestamp, answers url_verification and acks; the listeners
 here parse the payload once into an ``IncomingMessage``, call the core and render its replies.
-Bolt's default mode runs a listener after the ack, so the core's time never delays the ack.
+The work runs as bolt "lazy" listeners, after an ack that does nothing else, with
+``process_before_response=True``: the ack goes back at once, never waiting on the core, and
+without the default mode's 10 ms polling for ``ack()`` (../shared/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -89,16 +91,29 @@ def create_bolt_app(settings: Settings, core: Partnerbot) -> AsyncApp:
         ],
     )
     # The token travels in the client; passing it to AsyncApp too only logs that it is unused.
-    bolt = AsyncApp(name="partnerbot", signing_secret=settings.slack_signing_secret, client=client)
+    bolt = AsyncApp(
+        name="partnerbot",
+        signing_secret=settings.slack_signing_secret,
+        client=client,
+        process_before_response=True,
+    )
     edge = SlackEdge(core)
-    bolt.command(settings.slack_command)(edge.on_command)
-    bolt.event("app_mention")(edge.on_mention)
-    bolt.event("message")(edge.on_message)
-    bolt.action(BUTTON_ACTION)(edge.on_button)
+    bolt.command(settings.slack_command)(ack=just_ack, lazy=[edge.on_command])
+    bolt.event("app_mention")(ack=just_ack, lazy=[edge.on_mention])
+    bolt.event("message")(ack=just_ack, lazy=[edge.on_message])
+    bolt.action(BUTTON_ACTION)(ack=just_ack, lazy=[edge.on_button])
     bolt.action(LINK_ACTION)(edge.on_link)
-    bolt.shortcut(SAVE_SHORTCUT)(edge.on_save_shortcut)
+    bolt.shortcut(SAVE_SHORTCUT)(ack=just_ack, lazy=[edge.on_save_shortcut])
+    # A modal's submit acks with the core's answer (keep the modal open with the form again),
+    # so it runs before the response.
     bolt.view(FORM_CALLBACK)(edge.on_form_submit)
     return bolt
+
+
+async def just_ack(ack: Any) -> None:
+    """The whole of what runs before Slack gets its answer; the work follows as a lazy
+    listener (an ``ack()`` there does nothing)."""
+    await ack()
 
 
 class UserNames:

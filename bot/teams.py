@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
@@ -37,6 +38,10 @@ from botbuilder.schema.teams import (
 )
 from botframework.connector.auth import ConnectorFactory
 from msrest.exceptions import DeserializationError
+from msrest.pipeline import AsyncPipeline, Response, SansIOHTTPPolicy
+from msrest.pipeline.async_abc import AsyncHTTPSender
+from msrest.pipeline.universal import RawDeserializer
+from msrest.universal_http.aiohttp import AioHttpClientResponse
 
 from bot.teams_cards import ADAPTIVE_CARD, render_activity, render_card
 from config.settings import Settings, SettingsError
@@ -104,20 +109,30 @@ def setup_teams(app: web.Application, settings: Settings, core: Partnerbot) -> N
             "production never accepts unauthenticated Teams traffic: set "
             "PARTNERBOT_TEAMS_APP_ID and PARTNERBOT_TEAMS_APP_PASSWORD"
         )
-    adapter = create_adapter(settings)
+    sender = SharedSession()
+    adapter = create_adapter(settings, sender=sender)
     app[TEAMS_ADAPTER] = adapter
+
+    async def close_session(_app: web.Application) -> None:
+        await sender.close()
+
+    app.on_cleanup.append(close_session)
     app[TEAMS_BOT] = PartnerbotTeams(core)
     app.router.add_post(MESSAGES_PATH, messages)
 
 
-def create_adapter(settings: Settings) -> CloudAdapter:
+def create_adapter(settings: Settings, *, sender: SharedSession | None = None) -> CloudAdapter:
+    """The adapter; with ``sender``, its Bot Connector calls go through that shared aiohttp
+    session (its owner closes it), otherwise through msrest's default (requests in threads)."""
     config = BotFrameworkConfig(
         APP_ID=settings.teams_app_id,
         APP_PASSWORD=settings.teams_app_password,
         APP_TYPE=settings.teams_app_type,
         APP_TENANTID=settings.teams_tenant_id,
     )
-    adapter = CloudAdapter(ReusedClients(ConfigurationBotFrameworkAuthentication(config)))
+    adapter = CloudAdapter(
+        ReusedClients(ConfigurationBotFrameworkAuthentication(config), sender=sender)
+    )
     adapter.on_turn_error = on_turn_error
     return adapter
 
@@ -133,8 +148,9 @@ class ReusedClients:
 
     MAX_CLIENTS = 64  # service URLs are a handful per cloud; a bound keeps a bad actor out
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, *, sender: SharedSession | None = None) -> None:
         self._inner = inner
+        self.sender = sender
         self._connectors: dict[tuple[Any, ...], Any] = {}
         self._token_clients: dict[tuple[Any, ...], Any] = {}
 
@@ -144,12 +160,14 @@ class ReusedClients:
     async def authenticate_request(self, activity: Activity, auth_header: str) -> Any:
         result = await self._inner.authenticate_request(activity, auth_header)
         if result.connector_factory is not None:
-            result.connector_factory = _ReusedConnectors(result.connector_factory, self._connectors)
+            result.connector_factory = _ReusedConnectors(
+                result.connector_factory, self._connectors, self.sender
+            )
         return result
 
     def create_connector_factory(self, claims_identity: Any) -> Any:
         return _ReusedConnectors(
-            self._inner.create_connector_factory(claims_identity), self._connectors
+            self._inner.create_connector_factory(claims_identity), self._connectors, self.sender
         )
 
     async def create_user_token_client(self, claims_identity: Any) -> Any:
@@ -163,17 +181,85 @@ class ReusedClients:
 
 
 class _ReusedConnectors(ConnectorFactory):
-    def __init__(self, inner: Any, cache: dict[tuple[Any, ...], Any]) -> None:
+    def __init__(
+        self, inner: Any, cache: dict[tuple[Any, ...], Any], sender: SharedSession | None
+    ) -> None:
         self._inner = inner
         self._cache = cache
+        self._sender = sender
 
     async def create(self, service_url: str, audience: str | None = None) -> Any:
         key = (getattr(self._inner, "_app_id", None), service_url, audience)
         client = self._cache.get(key)
         if client is None:
             client = await self._inner.create(service_url, audience)
+            if self._sender is not None:
+                self._sender.adopt(client)
             _remember(self._cache, key, client, ReusedClients.MAX_CLIENTS)
         return client
+
+
+class SharedSession(AsyncHTTPSender):  # type: ignore[misc]
+    """The Bot Connector clients' HTTP sender: one aiohttp session for every client, instead of
+    msrest's default of ``requests`` run on a thread pool (a thread hop per reply, and the turn's
+    reply waiting for a free thread). Fix C in ../shared/PERFORMANCE.md."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._timeout = aiohttp.ClientTimeout(total=100)  # msrest's default connection timeout
+
+    def adopt(self, client: Any) -> None:
+        """Send ``client``'s requests through this session, with the policies msrest's default
+        pipeline has (user agent, credentials, raw deserialiser, HTTP logger)."""
+        config = client.config
+        policies: list[Any] = [config.user_agent_policy, RawDeserializer()]
+        if config.credentials is not None:
+            policies.insert(1, _Credentials(config.credentials))
+        policies.append(config.http_logger_policy)
+        self._timeout = aiohttp.ClientTimeout(total=config.connection.timeout)
+        config.pipeline = AsyncPipeline(policies, self)
+
+    async def __aenter__(self) -> SharedSession:
+        return self
+
+    async def __aexit__(self, *exc_details: Any) -> None:
+        # Called by the pipeline after each request in some msrest paths: the session stays.
+        return None
+
+    def build_context(self) -> Any:
+        return None
+
+    async def send(self, request: Any, **config: Any) -> Response:
+        http = request.http_request
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        async with self._session.request(
+            http.method, http.url, headers=dict(http.headers), data=http.data
+        ) as answer:
+            response = AioHttpClientResponse(http, answer)
+            await response.load_body()
+        return Response(request, response)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class _Credentials(SansIOHTTPPolicy):  # type: ignore[misc]
+    """msrest's requests credentials policy, without requests: the bearer token (none when the
+    app id is empty, the local emulator) as AppCredentials.signed_session would set it."""
+
+    class _Headers:
+        def __init__(self) -> None:
+            self.headers: dict[str, str] = {}
+
+    def __init__(self, credentials: Any) -> None:
+        self._credentials = credentials
+
+    def on_request(self, request: Any, **kwargs: Any) -> None:
+        signed = self._credentials.signed_session(self._Headers())
+        request.http_request.headers.pop("Authorization", None)
+        request.http_request.headers.update(signed.headers)
 
 
 def _remember(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from dialogs import audit, permissions
 from dialogs import help as help_
@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 FIRST_COORDINATOR = "first_coordinator"
+# "Last seen" only orders a member's identities (the most recently active is written to first):
+# to the minute is enough, and a busy member's every message then costs no UPDATE (one ORM
+# write is about as much CPU as a whole Teams turn; ../shared/PERFORMANCE.md).
+LAST_SEEN_GRAIN = timedelta(minutes=1)
 
 
 def utcnow() -> datetime:
@@ -174,7 +178,8 @@ class Partnerbot:
             if identity.unreachable_at is not None:
                 # They wrote to the bot: whatever blocked sending to them is over.
                 identity.unreachable_at = identity.unreachable_reason = None
-        identity.last_seen_at = now
+        if identity.last_seen_at is None or now - identity.last_seen_at >= LAST_SEEN_GRAIN:
+            identity.last_seen_at = now
         return member, greeting
 
     async def _remember_conversation(
