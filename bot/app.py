@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.delivery import build_delivery
+from bot.ops import Metrics, setup_operations
 from config.frameworks import load_frameworks
 from config.settings import Environment, Settings
 from dialogs.core import Partnerbot, utcnow
@@ -24,6 +25,7 @@ SETTINGS = web.AppKey("settings", Settings)
 DELIVERY = web.AppKey("delivery", DeliveryService)
 STORE = web.AppKey("store", Store)
 CORE = web.AppKey("core", Partnerbot)
+METRICS = web.AppKey("metrics", Metrics)
 
 MAX_BODY = 1024 * 1024
 
@@ -53,6 +55,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[CORE] = core
     app[STORE] = core.store
     app.router.add_get("/healthz", healthz)
+    app[METRICS] = Metrics()
+    setup_operations(app, core.store, clock=clock, metrics=app[METRICS])
     app.router.add_get("/exports/{token}", download)
 
     # Imported here so a deployment with one platform never loads the other's SDK.
@@ -74,7 +78,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
 async def _delivery(app: web.Application) -> AsyncIterator[None]:
     """The dispatcher runs beside the web server unless workers do it (APScheduler must start
     inside the running loop, hence the startup hook)."""
-    delivery = build_delivery(app[SETTINGS], app[STORE], jobs=app[CORE].run_jobs)
+    delivery = build_delivery(
+        app[SETTINGS], app[STORE], jobs=app[CORE].run_jobs, metrics=app[METRICS].delivery
+    )
     app[DELIVERY] = delivery
     delivery.start()
     yield

@@ -52,7 +52,10 @@ def serve(
         host = "127.0.0.1"
     app = create_app(settings)
     base = f"http://{host}:{port}"
-    lines = [f"partnerbot ({settings.env}) on {base}", f"  health:  GET  {base}/healthz"]
+    lines = [
+        f"partnerbot ({settings.env}) on {base}",
+        f"  health:  GET  {base}/healthz, {base}/readyz; metrics: GET {base}/metrics",
+    ]
     if settings.teams_enabled:
         auth = "no auth: local emulator mode" if settings.teams_auth_disabled else "auth on"
         lines.append(f"  Teams:   POST {base}/api/messages ({auth})")
@@ -97,7 +100,7 @@ async def _chat(settings: Settings, name: str | None) -> None:
         await core.store.close()
 
 
-async def _worker(settings: Settings, *, drain: bool) -> None:
+async def _worker(settings: Settings, *, drain: bool, metrics_port: int | None = None) -> None:
     import signal
 
     from bot.app import create_core
@@ -105,7 +108,17 @@ async def _worker(settings: Settings, *, drain: bool) -> None:
 
     core = create_core(settings)
     store = core.store
-    delivery = build_delivery(settings, store, jobs=core.run_jobs)
+    metrics = None
+    if metrics_port is not None:
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        from scheduler.metrics import DeliveryMetrics
+
+        registry = CollectorRegistry()
+        metrics = DeliveryMetrics(registry)
+        start_http_server(metrics_port, addr=settings.host, registry=registry)
+        logger.info("worker metrics on http://%s:%d/metrics", settings.host, metrics_port)
+    delivery = build_delivery(settings, store, jobs=core.run_jobs, metrics=metrics)
     try:
         if drain:
             await _drain(delivery, store)
@@ -220,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     worker_parser.add_argument(
         "--drain", action="store_true", help="send everything due, then exit"
     )
+    worker_parser.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics of the sends on this port"
+    )
     db_parser = commands.add_parser("db", help="database commands")
     db_commands = db_parser.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the migrations")
@@ -241,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.getLogger().setLevel(logging.WARNING)
         asyncio.run(_chat(settings, args.name))
     elif args.command == "worker":
-        asyncio.run(_worker(settings, drain=args.drain))
+        asyncio.run(_worker(settings, drain=args.drain, metrics_port=args.metrics_port))
     elif args.command == "db":
         db_upgrade(settings)
 

@@ -12,6 +12,7 @@ from config.settings import Settings
 from scheduler.clock import Clock, SystemClock
 from scheduler.delivery import Sender
 from scheduler.dispatcher import Dispatcher, DispatchPolicy
+from scheduler.metrics import DeliveryMetrics
 from scheduler.runner import DeliveryService
 from storage.db import is_sqlite
 from storage.repositories import Store
@@ -44,6 +45,7 @@ def build_delivery(
     *,
     clock: Clock | None = None,
     jobs: Callable[[datetime], Awaitable[None]] | None = None,
+    metrics: DeliveryMetrics | None = None,
 ) -> DeliveryService:
     clock = clock or SystemClock()
     dispatcher = Dispatcher(
@@ -54,4 +56,6 @@ def build_delivery(
         single_process=is_sqlite(settings.database_url),
         policy=DispatchPolicy(lease=timedelta(seconds=settings.outbox_lease_seconds)),
     )
-    return DeliveryService(dispatcher, clock, interval=settings.dispatch_interval, jobs=jobs)
+    return DeliveryService(
+        dispatcher, clock, interval=settings.dispatch_interval, jobs=jobs, metrics=metrics
+    )

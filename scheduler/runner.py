@@ -15,6 +15,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from scheduler.clock import Clock
 from scheduler.dispatcher import Dispatcher, DispatchReport
+from scheduler.metrics import DeliveryMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,10 @@ class DeliveryService:
         interval: float = 2.0,
         jobs: Callable[[datetime], Awaitable[None]] | None = None,
         jobs_interval: float = 60.0,
+        metrics: DeliveryMetrics | None = None,
     ) -> None:
         self._dispatcher = dispatcher
+        self._metrics = metrics
         self._jobs = jobs
         self._jobs_interval = jobs_interval
         self._clock = clock
@@ -105,8 +108,12 @@ class DeliveryService:
             report = await self._dispatcher.run_once(self._clock.now())
         except Exception:  # a database hiccup must not stop the schedule
             logger.exception("dispatch failed; will try again")
+            if self._metrics is not None:
+                self._metrics.dispatch_errors.inc()
             return DispatchReport()
         self.last_report = report
+        if self._metrics is not None:
+            self._metrics.observe(report)
         if report.claimed or report.skipped:
             logger.info(
                 "dispatched: %d sent, %d retried, %d failed, %d skipped",
