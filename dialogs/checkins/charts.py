@@ -11,9 +11,6 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 # Okabe-Ito: tells colours apart for the common kinds of colour blindness, and prints in grey.
 PALETTE = (
     "#0072B2",
@@ -57,6 +54,11 @@ def grouped_bars(
     ``levels`` are the scale's (value, label) pairs in any order; the y axis shows each value with
     its label. Categories are wrapped onto several lines so long question names stay readable.
     """
+    # Imported on the first chart, not when the bot starts: matplotlib and numpy are most of a
+    # serving process's memory otherwise (docs/benchmarks.md, memory).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     values = sorted(value for value, _ in levels)
     labels = dict(levels)
     width_inches = max(7.0, 1.4 * len(categories) + 3.0)

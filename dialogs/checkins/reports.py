@@ -31,9 +31,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from docx import Document
-from docx.shared import Inches, Pt
-
 from dialogs.checkins.charts import Series, grouped_bars
 from dialogs.checkins.report_data import ActionProgress, Answer, ReportData
 from dialogs.views import (
@@ -634,6 +631,11 @@ def render_chart(data: ReportData, *, area: str | None = None) -> bytes:
 def render_docx(data: ReportData, *, area: str | None = None) -> bytes:
     """The report as a Word document a coordinator can publish as it is: the same structure as
     the Markdown, the tables of medians and the chart embedded."""
+    # Imported when a report is exported, not when the bot starts: python-docx and lxml add
+    # megabytes to every process that never writes one (docs/benchmarks.md, memory).
+    from docx import Document
+    from docx.shared import Inches
+
     summary = summarise(data)
     framework = summary.framework
     noun = _question_noun(framework)
@@ -751,6 +753,8 @@ def render_docx(data: ReportData, *, area: str | None = None) -> bytes:
 
 
 def _docx_table(document, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    from docx.shared import Pt
+
     table = document.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
     for cell, text in zip(table.rows[0].cells, header, strict=True):
