@@ -149,6 +149,82 @@ async def _drain(delivery: DeliveryService, store: Store) -> None:
             await asyncio.sleep(0.2)
 
 
+class _Counter:
+    """Rows done per table on stderr, the line rewritten as the count grows."""
+
+    def __init__(self, verb: str) -> None:
+        self._verb = verb
+        self._table: str | None = None
+
+    def __call__(self, table: str, done: int) -> None:
+        if table != self._table:
+            if self._table is not None:
+                sys.stderr.write("\n")
+            self._table = table
+        sys.stderr.write(f"\r  {self._verb} {table:<24} {done:>9,} rows")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._table is not None:
+            sys.stderr.write("\n")
+
+
+async def _export(settings: Settings, path: str) -> None:
+    from storage.backup import export_backup
+    from storage.db import create_engine
+
+    engine = create_engine(settings.database_url)
+    counter = _Counter("exported")
+    try:
+        with _open_for_writing(path) as out:
+            summary = await export_backup(engine, out, progress=counter)
+    finally:
+        counter.close()
+        await engine.dispose()
+    sys.stderr.write(
+        f"exported {summary.total:,} rows of {len(summary.rows)} tables (migration "
+        f"{summary.migration}) from {_safe_url(settings.database_url)} to {path}\n"
+    )
+
+
+def _open_for_writing(path: str) -> Any:
+    import contextlib
+
+    if path == "-":
+        return contextlib.nullcontext(sys.stdout)
+    return open(path, "w", encoding="utf-8")
+
+
+def _open_for_reading(path: str) -> Any:
+    import contextlib
+
+    if path == "-":
+        return contextlib.nullcontext(sys.stdin)
+    return open(path, encoding="utf-8")
+
+
+async def _import(settings: Settings, path: str) -> None:
+    from storage.backup import import_backup
+    from storage.db import create_engine
+    from storage.migrate import current_revision, upgrade
+
+    engine = create_engine(settings.database_url)
+    counter = _Counter("imported")
+    try:
+        if await current_revision(engine) is None:
+            # A new, empty database: give it the schema first.
+            await asyncio.to_thread(upgrade, settings.database_url)
+        with _open_for_reading(path) as source:
+            summary = await import_backup(engine, source, progress=counter)
+    finally:
+        counter.close()
+        await engine.dispose()
+    sys.stderr.write(
+        f"imported {summary.total:,} rows of {len(summary.rows)} tables into "
+        f"{_safe_url(settings.database_url)}\n"
+    )
+
+
 def _add_install_commands(commands: Any) -> None:
     teams = commands.add_parser(
         "teams-package", help="write the Teams app package (manifest and icons in a zip)"
@@ -167,6 +243,14 @@ def _add_install_commands(commands: Any) -> None:
     )
     slack.add_argument("--host", required=True, help="the public host name, e.g. bot.example.org")
     slack.add_argument("--name", default="partnerbot", help="the app's name in Slack")
+    export = commands.add_parser(
+        "export", help="write the whole partnership to a file (JSON lines), to back up or move"
+    )
+    export.add_argument("file", help="the file to write (- for standard output)")
+    load = commands.add_parser(
+        "import", help="load a file from `partnerbot export` into an empty database"
+    )
+    load.add_argument("file", help="the file to read (- for standard input)")
     slack.add_argument(
         "--command",
         dest="slash_command",
@@ -260,6 +344,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(_worker(settings, drain=args.drain, metrics_port=args.metrics_port))
     elif args.command == "db":
         db_upgrade(settings)
+    elif args.command in ("export", "import"):
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from storage.backup import BackupError
+
+        run = _export if args.command == "export" else _import
+        try:
+            asyncio.run(run(settings, args.file))
+        except (BackupError, OSError) as error:
+            sys.stderr.write(f"partnerbot: {args.command} failed: {error}\n")
+            raise SystemExit(1) from None
+        except SQLAlchemyError as error:
+            # The database's own words, without the statement and its parameters (answers).
+            reason = str(getattr(error, "orig", None) or type(error).__name__).splitlines()[0]
+            sys.stderr.write(f"partnerbot: {args.command} failed, nothing was saved: {reason}\n")
+            raise SystemExit(1) from None
 
 
 if __name__ == "__main__":
