@@ -41,6 +41,8 @@ def serve(
 ) -> None:
     from bot.app import create_app
 
+    # Every /readyz probe reads the migration version; alembic would log that each time.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     host = host or settings.host
     port = port or settings.port
     if settings.teams_enabled and settings.teams_auth_disabled and not _is_loopback(host):
