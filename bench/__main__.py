@@ -10,7 +10,9 @@ import sys
 BENCHMARKS = {
     "fanout": "bench.fanout",
     "throughput": "bench.throughput",
+    "slowack": "bench.slowack",
     "search": "bench.search",
+    "report": "bench.report",
 }
 
 
