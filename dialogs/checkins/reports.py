@@ -22,6 +22,7 @@ area hidden then or now has no change shown.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import statistics
@@ -204,7 +205,9 @@ def _text_of(answer: Answer, key: str) -> str:
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
+@functools.lru_cache(maxsize=16384)
 def _clean(text: str) -> str:
+    # Cached: a report cleans each answer's text several times (counts, per area, overall).
     return _UNPRINTABLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
