@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.delivery import build_delivery
+from bot.logs import install_record_factory, with_request_id
 from bot.ops import Metrics, setup_operations
 from config.frameworks import load_frameworks
 from config.settings import Environment, Settings
@@ -49,7 +50,8 @@ def create_core(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY)
+    install_record_factory()
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[with_request_id])
     core = create_core(settings, clock=clock)
     app[SETTINGS] = settings
     app[CORE] = core

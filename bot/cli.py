@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.logs import FORMAT as LOG_FORMAT
+from bot.logs import install_record_factory
 from config.settings import Settings, SettingsError, load_settings
 from scheduler.runner import DeliveryService
 from storage.repositories import Store
@@ -328,9 +330,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     _add_install_commands(commands)
     args = parser.parse_args(argv)
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    install_record_factory()
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     # Library chatter at INFO (every scheduler tick, every migration plugin) drowns our own.
     for noisy in ("alembic.runtime.plugins", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

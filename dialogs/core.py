@@ -252,6 +252,8 @@ class Partnerbot:
             command = parse(turn.message.text)
         except UsageError as error:
             return (usage_reply(error),)
+        # The command's name only: its arguments can be what a member wrote.
+        logger.debug("command %s on %s", command.name, turn.message.conversation.platform)
         if not permissions.may_run(command.spec, turn.roles):
             return (text_reply(permissions.refusal(command.spec), tone=Tone.WARNING),)
         handler = self._handlers.get(command.spec.path)
