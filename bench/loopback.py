@@ -72,6 +72,7 @@ class Loopback:
     async def _respond(self, request: web.Request) -> web.Response:
         await request.read()
         self.counts["respond"] += 1
+        self.counts[f"respond:{request.match_info['name']}"] += 1
         return web.Response(text="ok")
 
     async def _stats(self, _request: web.Request) -> web.Response:

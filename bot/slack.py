@@ -2,20 +2,22 @@
 
 Bolt verifies the signature and the timestamp, answers url_verification and acks; the listeners
 here parse the payload once into an ``IncomingMessage``, call the core and render its replies.
-The work runs as bolt "lazy" listeners, after an ack that does nothing else, with
-``process_before_response=True``: the ack goes back at once, never waiting on the core, and
-without the default mode's 10 ms polling for ``ack()`` (../shared/PERFORMANCE.md).
+With ``process_before_response=True`` each listener acks and hands its work to a task of its
+own (``SlackEdge.later``): the ack goes back at once, never waiting on the core, and without the
+default mode's 10 ms polling for ``ack()``, nor the deep copy of the request that bolt's own
+"lazy" listeners make (../shared/PERFORMANCE.md, docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,15 +70,24 @@ _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 
 
 def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> None:
-    bolt = create_bolt_app(settings, core)
+    edge = SlackEdge(core)
+    bolt = create_bolt_app(settings, core, edge=edge)
 
     async def events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
     app.router.add_post(EVENTS_PATH, events)
 
+    async def finish_work(_app: web.Application) -> None:
+        # Before the store closes: the work after an ack still writes to it.
+        await edge.finish()
 
-def create_bolt_app(settings: Settings, core: Partnerbot) -> AsyncApp:
+    app.on_cleanup.append(finish_work)
+
+
+def create_bolt_app(
+    settings: Settings, core: Partnerbot, *, edge: SlackEdge | None = None
+) -> AsyncApp:
     if not (settings.slack_signing_secret and settings.slack_bot_token):
         raise SettingsError(
             "Slack needs both PARTNERBOT_SLACK_SIGNING_SECRET and PARTNERBOT_SLACK_BOT_TOKEN"
@@ -97,23 +108,21 @@ def create_bolt_app(settings: Settings, core: Partnerbot) -> AsyncApp:
         client=client,
         process_before_response=True,
     )
-    edge = SlackEdge(core)
-    bolt.command(settings.slack_command)(ack=just_ack, lazy=[edge.on_command])
-    bolt.event("app_mention")(ack=just_ack, lazy=[edge.on_mention])
-    bolt.event("message")(ack=just_ack, lazy=[edge.on_message])
-    bolt.action(BUTTON_ACTION)(ack=just_ack, lazy=[edge.on_button])
+    edge = edge or SlackEdge(core)
+    bolt.command(settings.slack_command)(edge.ack_command)
+    bolt.event("app_mention")(edge.ack_mention)
+    bolt.event("message")(edge.ack_message)
+    bolt.action(BUTTON_ACTION)(edge.ack_button)
     bolt.action(LINK_ACTION)(edge.on_link)
-    bolt.shortcut(SAVE_SHORTCUT)(ack=just_ack, lazy=[edge.on_save_shortcut])
+    bolt.shortcut(SAVE_SHORTCUT)(edge.ack_save_shortcut)
     # A modal's submit acks with the core's answer (keep the modal open with the form again),
     # so it runs before the response.
     bolt.view(FORM_CALLBACK)(edge.on_form_submit)
     return bolt
 
 
-async def just_ack(ack: Any) -> None:
-    """The whole of what runs before Slack gets its answer; the work follows as a lazy
-    listener (an ``ack()`` there does nothing)."""
-    await ack()
+async def _acked(**_: Any) -> None:
+    """The ``ack`` the work gets: Slack has had its answer already."""
 
 
 class UserNames:
@@ -165,6 +174,87 @@ class SlackEdge:
     def __init__(self, core: Partnerbot) -> None:
         self._core = core
         self._names = UserNames()
+        self._work: set[asyncio.Task[None]] = set()
+
+    # -- ack, then the work in a task of its own ------------------------------------------------
+
+    def later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._work.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._work.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            logger.error(
+                "a Slack listener failed after its ack (%s)",
+                type(error).__name__,
+                exc_info=error,
+            )
+
+    async def finish(self, *, grace: float = 10.0) -> None:
+        """Let the work already acked finish (shutting down)."""
+        if self._work:
+            await asyncio.wait(set(self._work), timeout=grace)
+
+    async def ack_command(
+        self,
+        ack: Any,
+        command: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+    ) -> None:
+        await ack()
+        self.later(self.on_command(_acked, command, client, context, respond))
+
+    async def ack_mention(
+        self,
+        ack: Any,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        await ack()
+        self.later(self.on_mention(body, event, client, context))
+
+    async def ack_message(
+        self,
+        ack: Any,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        await ack()
+        self.later(self.on_message(body, event, client, context))
+
+    async def ack_button(
+        self,
+        ack: Any,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+    ) -> None:
+        await ack()
+        self.later(self.on_button(_acked, body, action, client, context, respond))
+
+    async def ack_save_shortcut(
+        self,
+        ack: Any,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+    ) -> None:
+        await ack()
+        self.later(self.on_save_shortcut(_acked, body, client, context, respond))
+
+    # -- the work ----------------------------------------------------------------------------
 
     async def on_command(
         self,
