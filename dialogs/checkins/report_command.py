@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections import Counter
@@ -169,7 +170,8 @@ async def report(turn: Turn, command: Command) -> Sequence[Reply]:
     )
     fmt = command.get("format")
     view = (
-        reports.report_view(data, area=area)
+        # Off the event loop, as every render is (see _export).
+        await asyncio.to_thread(reports.report_view, data, area=area)
         if fmt is None
         else await _export(turn, data, fmt, area)
     )
@@ -261,14 +263,11 @@ async def _export(turn: Turn, data: ReportData, fmt: str, area: str | None) -> V
     stem = f"{data.cycle.framework.key}-checkin-{data.cycle.id}" + (
         f"-{_slug(area)}" if area else ""
     )
-    if fmt == "md":
-        payload = reports.render_markdown(data, area=area).encode()
-    elif fmt == "csv":
-        payload = reports.render_csv(data, area=area).encode()
-    elif fmt == "docx":
-        payload = reports.render_docx(data, area=area)
-    else:
-        payload = reports.render_chart(data, area=area)
+    # Rendered on a worker thread: a large report is seconds of CPU (the Word export most), and
+    # on the event loop it would hold up every other member's turn and Slack's 3 s acks
+    # (docs/benchmarks.md, acks during reports). ReportData is frozen and each render builds
+    # its own document or figure, so nothing is shared with the loop.
+    payload = await asyncio.to_thread(_render, data, fmt, area)
     export = Export(
         token=secrets.token_urlsafe(32),
         member_id=turn.member.id,
@@ -301,6 +300,16 @@ async def _export(turn: Turn, data: ReportData, fmt: str, area: str | None) -> V
         Actions((Button(f"Download {fmt.upper()}", "", ButtonStyle.PRIMARY, url=url),)),
     ]
     return View(summary=f"{export.filename}: {url}", blocks=tuple(blocks))
+
+
+def _render(data: ReportData, fmt: str, area: str | None) -> bytes:
+    if fmt == "md":
+        return reports.render_markdown(data, area=area).encode()
+    if fmt == "csv":
+        return reports.render_csv(data, area=area).encode()
+    if fmt == "docx":
+        return reports.render_docx(data, area=area)
+    return reports.render_chart(data, area=area)
 
 
 @dataclass(frozen=True)
