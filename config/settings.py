@@ -6,6 +6,8 @@ pass a dict instead of patching ``os.environ``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import zoneinfo
 from collections.abc import Mapping
@@ -42,6 +44,13 @@ class Settings(BaseModel):
     slack_bot_token: str = ""
     slack_api_url: str = "https://slack.com/api/"
     slack_command: str = "/partner"
+    # Installation into several workspaces through Slack OAuth (instead of one bot token): the
+    # app's client id and secret, and the key the workspaces' tokens are encrypted with at rest
+    # (a Fernet key; several, comma-separated, to rotate: the first encrypts, any decrypts).
+    slack_client_id: str = ""
+    slack_client_secret: str = ""
+    slack_token_key: str = ""
+    slack_authorize_url: str = "https://slack.com/oauth/v2/authorize"
 
     teams_app_id: str = ""
     teams_app_password: str = ""
@@ -80,6 +89,21 @@ class Settings(BaseModel):
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
+    @field_validator("slack_token_key")
+    @classmethod
+    def _fernet_keys(cls, value: str) -> str:
+        for key in value.split(","):
+            try:
+                raw = base64.urlsafe_b64decode(key.strip().encode("ascii"))
+            except (binascii.Error, UnicodeEncodeError, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "each key must be 32 url-safe base64-encoded bytes, as "
+                    "cryptography's Fernet.generate_key() makes (docs/deploy.md)"
+                )
+        return value
+
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
@@ -90,7 +114,24 @@ class Settings(BaseModel):
 
     @property
     def slack_enabled(self) -> bool:
-        return bool(self.slack_signing_secret or self.slack_bot_token)
+        return bool(self.slack_signing_secret or self.slack_bot_token or self.slack_client_id)
+
+    @property
+    def slack_oauth(self) -> bool:
+        """Installed into workspaces through Slack OAuth, each with its own token, rather than
+        one workspace's bot token from the environment."""
+        return bool(self.slack_client_id)
+
+    def slack_missing(self) -> list[str]:
+        """The Slack variables still to set for the mode chosen (none when Slack is off)."""
+        if not self.slack_enabled:
+            return []
+        needed = ["slack_signing_secret"]
+        if self.slack_oauth:
+            needed += ["slack_client_id", "slack_client_secret", "slack_token_key"]
+        else:
+            needed.append("slack_bot_token")
+        return [_env_name(name) for name in needed if not getattr(self, name)]
 
     @property
     def teams_configured(self) -> bool:
@@ -139,6 +180,11 @@ def load_settings(
             f"{_env_name(str(err['loc'][0]))}: {err['msg']}" for err in exc.errors()
         )
         raise SettingsError(f"invalid configuration: {problems}") from None
+    if settings.slack_bot_token and settings.slack_client_id:
+        raise SettingsError(
+            "Slack: set PARTNERBOT_SLACK_BOT_TOKEN (one workspace) or PARTNERBOT_SLACK_CLIENT_ID "
+            "(installation into workspaces through OAuth), not both"
+        )
     check_production(settings)
     return settings
 
@@ -154,15 +200,13 @@ def check_production(settings: Settings) -> None:
                 missing.append(_env_name(name))
         if settings.teams_app_type == "SingleTenant" and not settings.teams_tenant_id:
             missing.append(_env_name("teams_tenant_id"))
-    if settings.slack_enabled:
-        for name in ("slack_signing_secret", "slack_bot_token"):
-            if not getattr(settings, name):
-                missing.append(_env_name(name))
+    missing += settings.slack_missing()
     if missing:
         raise SettingsError("production needs these variables set: " + ", ".join(missing))
     if not settings.teams_configured and not settings.slack_enabled:
         raise SettingsError(
             "production needs at least one platform: set PARTNERBOT_TEAMS_APP_ID and "
             "PARTNERBOT_TEAMS_APP_PASSWORD, or PARTNERBOT_SLACK_SIGNING_SECRET and "
-            "PARTNERBOT_SLACK_BOT_TOKEN"
+            "PARTNERBOT_SLACK_BOT_TOKEN (or, to install through Slack OAuth, "
+            "PARTNERBOT_SLACK_CLIENT_ID, _CLIENT_SECRET and _TOKEN_KEY)"
         )

@@ -105,3 +105,62 @@ def test_env_file_is_ignored_in_production(tmp_path):
     env_file.write_text("PARTNERBOT_SLACK_BOT_TOKEN=from-file\n")
     with pytest.raises(SettingsError, match="at least one platform"):
         load_settings({"PARTNERBOT_ENV": "production"}, env_file=env_file)
+
+
+KEY = "q7rC1cbUtcXwbRPSB7BcgW1UQ8DhCW8h6A5xvY1sS0Q="  # a Fernet key (32 bytes, url-safe base64)
+OAUTH = {
+    "PARTNERBOT_SLACK_SIGNING_SECRET": "s",
+    "PARTNERBOT_SLACK_CLIENT_ID": "123.456",
+    "PARTNERBOT_SLACK_CLIENT_SECRET": "cs",
+    "PARTNERBOT_SLACK_TOKEN_KEY": KEY,
+}
+
+
+def test_a_slack_client_id_turns_slack_on_in_the_oauth_mode():
+    settings = load_settings({"PARTNERBOT_ENV": "production", **OAUTH})
+    assert settings.slack_enabled and settings.slack_oauth
+    assert settings.slack_authorize_url == "https://slack.com/oauth/v2/authorize"
+    assert not load_settings({"PARTNERBOT_SLACK_BOT_TOKEN": "xoxb"}).slack_oauth
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "PARTNERBOT_SLACK_SIGNING_SECRET",
+        "PARTNERBOT_SLACK_CLIENT_SECRET",
+        "PARTNERBOT_SLACK_TOKEN_KEY",
+    ],
+)
+def test_production_refuses_the_oauth_mode_without_each_of_its_variables(missing):
+    variables = {k: v for k, v in OAUTH.items() if k != missing}
+    with pytest.raises(SettingsError, match=missing):
+        load_settings({"PARTNERBOT_ENV": "production", **variables})
+
+
+def test_production_refuses_slack_with_an_empty_signing_secret_in_either_mode():
+    for variables in (
+        {"PARTNERBOT_SLACK_BOT_TOKEN": "xoxb", "PARTNERBOT_SLACK_SIGNING_SECRET": ""},
+        {**OAUTH, "PARTNERBOT_SLACK_SIGNING_SECRET": ""},
+    ):
+        with pytest.raises(SettingsError) as refused:
+            load_settings({"PARTNERBOT_ENV": "production", **variables})
+        assert str(refused.value) == (
+            "production needs these variables set: PARTNERBOT_SLACK_SIGNING_SECRET"
+        )
+
+
+def test_a_bot_token_and_a_client_id_together_are_refused():
+    with pytest.raises(SettingsError, match="not both"):
+        load_settings({**OAUTH, "PARTNERBOT_SLACK_BOT_TOKEN": "xoxb"})
+
+
+@pytest.mark.parametrize("key", ["not-a-key", KEY[:-4], f"{KEY},short"])
+def test_a_token_key_that_is_not_a_fernet_key_is_refused_by_name(key):
+    with pytest.raises(SettingsError, match="PARTNERBOT_SLACK_TOKEN_KEY: .*32 url-safe"):
+        load_settings({**OAUTH, "PARTNERBOT_SLACK_TOKEN_KEY": key})
+
+
+def test_several_token_keys_are_accepted_for_rotation():
+    other = "B1dm3jS2o0C2zGkq1VvK7kQk4vKXg0ZQb7m2zS0mY5o="
+    settings = load_settings({**OAUTH, "PARTNERBOT_SLACK_TOKEN_KEY": f"{other}, {KEY}"})
+    assert settings.slack_token_key.startswith(other)
