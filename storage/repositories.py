@@ -29,6 +29,7 @@ from storage.models import (
 )
 from storage.outbox import LockRepository, OutboxRepository
 from storage.practice import PracticeRepository
+from storage.slack_installs import SlackInstallRepository
 
 
 def name_key(name: str) -> str:
@@ -398,6 +399,7 @@ class UnitOfWork:
         self.meetings = MeetingRepository(session)
         self.practice = PracticeRepository(session)
         self.audit = AuditRepository(session)
+        self.slack_installs = SlackInstallRepository(session)
 
 
 class Store:
