@@ -261,6 +261,12 @@ def _add_install_commands(commands: Any) -> None:
         default=None,
         help="the slash command (default: PARTNERBOT_SLACK_COMMAND, else /partner)",
     )
+    slack.add_argument(
+        "--oauth",
+        action="store_true",
+        help="for installing into workspaces through OAuth (default: when "
+        "PARTNERBOT_SLACK_CLIENT_ID is set): subscribes to app_uninstalled and tokens_revoked",
+    )
 
 
 def _run_install_command(args: argparse.Namespace) -> bool:
@@ -289,14 +295,16 @@ def _run_install_command(args: argparse.Namespace) -> bool:
         from bot.slack_manifest import slack_manifest_yaml
         from bot.teams_package import PackageError
 
-        command = args.slash_command
-        if command is None:
-            try:
-                command = load_settings(env_file=".env").slack_command
-            except SettingsError:
-                command = Settings().slack_command
         try:
-            sys.stdout.write(slack_manifest_yaml(host=args.host, name=args.name, command=command))
+            settings = load_settings(env_file=".env")
+        except SettingsError:
+            settings = Settings()
+        command = args.slash_command or settings.slack_command
+        oauth = args.oauth or settings.slack_oauth
+        try:
+            sys.stdout.write(
+                slack_manifest_yaml(host=args.host, name=args.name, command=command, oauth=oauth)
+            )
         except PackageError as error:
             sys.stderr.write(f"partnerbot: {error}\n")
             raise SystemExit(2) from None

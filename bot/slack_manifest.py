@@ -1,7 +1,10 @@
 """The Slack app manifest: paste it into api.slack.com/apps > Create New App > From a manifest.
 
 Every request Slack makes (the slash command, events, buttons, modals, the message shortcut) goes
-to one URL, ``https://HOST/slack/events``, which bot/slack.py serves with slack-bolt.
+to one URL, ``https://HOST/slack/events``, which bot/slack.py serves with slack-bolt. Installed
+into workspaces through OAuth, Slack sends the installing admin back to
+``https://HOST/slack/oauth_redirect`` and tells the app when a workspace uninstalls it or revokes
+its tokens (bot/slack_install.py).
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ BOT_SCOPES = (
     "users:read",  # users.info: display names
 )
 BOT_EVENTS = ("app_mention", "message.im")
+# The OAuth mode's too (no scope needed): a workspace's tokens are deleted when they go.
+INSTALLATION_EVENTS = ("app_uninstalled", "tokens_revoked")
 
 
 def slack_manifest(
-    *, host: str, name: str = "partnerbot", command: str = "/partner"
+    *, host: str, name: str = "partnerbot", command: str = "/partner", oauth: bool = False
 ) -> dict[str, Any]:
     base = f"https://{host_of(host)}"
     events_url = base + EVENTS_PATH
@@ -82,7 +87,10 @@ def slack_manifest(
             "scopes": {"bot": list(BOT_SCOPES)},
         },
         "settings": {
-            "event_subscriptions": {"request_url": events_url, "bot_events": list(BOT_EVENTS)},
+            "event_subscriptions": {
+                "request_url": events_url,
+                "bot_events": [*BOT_EVENTS, *(INSTALLATION_EVENTS if oauth else ())],
+            },
             "interactivity": {"is_enabled": True, "request_url": events_url},
             "org_deploy_enabled": False,
             "socket_mode_enabled": False,

@@ -202,3 +202,26 @@ def test_the_slash_command_follows_the_configuration(args, env, expected, tmp_pa
     assert result.returncode == 0, result.stderr
     (command,) = yaml.safe_load(result.stdout)["features"]["slash_commands"]
     assert command["command"] == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(["--oauth"], {}), ([], {"PARTNERBOT_SLACK_CLIENT_ID": "123.456"})],
+)
+def test_installed_through_oauth_the_app_hears_of_uninstalls_and_revoked_tokens(
+    args, env, tmp_path
+):
+    result = run(
+        ["slack-manifest", "--host", "partners.example.org", *args], base_env(**env), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = yaml.safe_load(result.stdout)
+    subscribed = manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert subscribed == ["app_mention", "message.im", "app_uninstalled", "tokens_revoked"]
+    assert manifest["oauth_config"]["redirect_urls"] == [
+        "https://partners.example.org/slack/oauth_redirect"
+    ]
+    # The one-workspace manifest subscribes to neither: nothing there would handle them.
+    assert (
+        "app_uninstalled" not in slack_manifest()["settings"]["event_subscriptions"]["bot_events"]
+    )
