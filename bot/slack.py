@@ -77,6 +77,21 @@ def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> N
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
     app.router.add_post(EVENTS_PATH, events)
+    flow = bolt.oauth_flow
+    if flow is not None:
+        # The OAuth mode: bolt's installation flow, on the paths the app's manifest names.
+        async def install(request: web.Request) -> web.Response:
+            return await to_aiohttp_response(
+                await flow.handle_installation(await to_bolt_request(request))
+            )
+
+        async def oauth_redirect(request: web.Request) -> web.Response:
+            return await to_aiohttp_response(
+                await flow.handle_callback(await to_bolt_request(request))
+            )
+
+        app.router.add_get(flow.install_path, install)
+        app.router.add_get(flow.redirect_uri_path, oauth_redirect)
 
     async def finish_work(_app: web.Application) -> None:
         # Before the store closes: the work after an ack still writes to it.
@@ -88,12 +103,13 @@ def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> N
 def create_bolt_app(
     settings: Settings, core: Partnerbot, *, edge: SlackEdge | None = None
 ) -> AsyncApp:
-    if not (settings.slack_signing_secret and settings.slack_bot_token):
-        raise SettingsError(
-            "Slack needs both PARTNERBOT_SLACK_SIGNING_SECRET and PARTNERBOT_SLACK_BOT_TOKEN"
-        )
+    missing = settings.slack_missing()
+    if missing:
+        raise SettingsError("Slack needs these variables set: " + ", ".join(missing))
     client = AsyncWebClient(
-        token=settings.slack_bot_token,
+        # One workspace: its token. Several (OAuth): none here; bolt gives each request's
+        # client the token of the workspace it came from.
+        token=settings.slack_bot_token or None,
         base_url=settings.slack_api_url,
         # slack_sdk retries only connection errors by default; a 429 carries Retry-After.
         retry_handlers=[
@@ -101,13 +117,23 @@ def create_bolt_app(
             AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         ],
     )
+    oauth: dict[str, Any] = {}
+    if settings.slack_oauth:
+        from bot.slack_install import oauth_options
+
+        oauth = oauth_options(settings, core.store, client)
     # The token travels in the client; passing it to AsyncApp too only logs that it is unused.
     bolt = AsyncApp(
         name="partnerbot",
         signing_secret=settings.slack_signing_secret,
         client=client,
         process_before_response=True,
+        **oauth,
     )
+    if settings.slack_oauth:
+        # app_uninstalled and tokens_revoked delete the workspace's tokens (bolt's listeners
+        # on our installation store).
+        bolt.enable_token_revocation_listeners()
     edge = edge or SlackEdge(core)
     bolt.command(settings.slack_command)(edge.ack_command)
     bolt.event("app_mention")(edge.ack_mention)

@@ -3,11 +3,16 @@
 The pattern of bolt-python's own tests (``tests/mock_web_api_server/``): a real HTTP server that
 records every call (method, body, Authorization header) and answers as Slack would, so the tests
 assert on what the bot sent, not on how it sent it.
+
+It also plays Slack's side of installing the app through OAuth: the authorize page (the admin
+picks a workspace and allows; Slack sends the browser back to the app's redirect URL with a
+code) and ``oauth.v2.access``, which turns that code into the workspace's own bot token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import itertools
@@ -26,6 +31,10 @@ BOT_ID = "BBOT"
 TEAM_ID = "T1"
 SECRET = "signing-secret"
 TOKEN = "xoxb-test"
+# The app's OAuth credentials (Basic Information > App Credentials).
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "client-secret-shh"
+APP_ID = "A1"
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,14 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     # method -> HTTP statuses to answer with first (e.g. [429] for one rate-limit refusal)
     failures: dict[str, list[int]] = field(default_factory=dict)
+    # Every bot token Slack has issued and not revoked, and the workspace it is for.
+    tokens: dict[str, str] = field(default_factory=lambda: {TOKEN: TEAM_ID})
+    # Installing through OAuth: the app's redirect URL as configured at Slack, and the workspace
+    # the admin picks on the authorize page.
+    redirect_url: str = ""
+    installing: str = TEAM_ID
+    revoked: set[str] = field(default_factory=set)
+    _codes: dict[str, str] = field(default_factory=dict)
     _server: TestServer | None = None
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -85,6 +102,7 @@ class FakeSlack:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/oauth/v2/authorize", self._authorize)
         app.router.add_post("/response/{name}", self._response_url)
         app.router.add_post("/upload/{file_id}", self._upload)
         self._server = TestServer(app, host="127.0.0.1")
@@ -102,6 +120,21 @@ class FakeSlack:
     @property
     def api_url(self) -> str:
         return self.base_url + "/api/"
+
+    @property
+    def authorize_url(self) -> str:
+        return self.base_url + "/oauth/v2/authorize"
+
+    def token_of(self, team_id: str) -> str:
+        """The bot token Slack issued to ``team_id`` (the latest, when installed again)."""
+        return [token for token, team in self.tokens.items() if team == team_id][-1]
+
+    def revoke(self, team_id: str) -> None:
+        """What Slack does when a workspace uninstalls the app: its tokens stop working."""
+        for token, team in list(self.tokens.items()):
+            if team == team_id:
+                del self.tokens[token]
+                self.revoked.add(token)
 
     def response_url(self, name: str) -> str:
         return f"{self.base_url}/response/{name}"
@@ -143,11 +176,50 @@ class FakeSlack:
             return web.json_response(
                 {"ok": False, "error": "ratelimited"}, status=status, headers={"Retry-After": "0"}
             )
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+        if method == "oauth.v2.access":
+            return web.json_response(self._oauth_access(request, body))
+        token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+        if token in self.revoked:
+            return web.json_response({"ok": False, "error": "token_revoked"})
+        if token not in self.tokens:
             return web.json_response({"ok": False, "error": "invalid_auth"})
-        return web.json_response(self._answer(method, body))
+        return web.json_response(self._answer(method, body, team_id=self.tokens[token]))
 
-    def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _authorize(self, request: web.Request) -> web.Response:
+        """Slack's authorize page, as the admin leaves it: workspace picked, Allow clicked."""
+        await self._record(Call("oauth/v2/authorize", dict(request.query), None))
+        if request.query.get("client_id") != CLIENT_ID:
+            return web.Response(status=400, text="Invalid client_id parameter")
+        code = f"code-{self.installing}-{len(self._codes) + 1}"
+        self._codes[code] = self.installing
+        back = request.query.get("redirect_uri") or self.redirect_url
+        query = urlencode({"code": code, "state": request.query.get("state", "")})
+        raise web.HTTPFound(f"{back}?{query}")
+
+    def _oauth_access(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        """The code for the workspace's bot token, once, for the app's client id and secret
+        (sent as HTTP Basic auth, as slack_sdk does)."""
+        if request.headers.get("Authorization") != basic_auth(CLIENT_ID, CLIENT_SECRET):
+            return {"ok": False, "error": "bad_client_secret"}
+        team_id = self._codes.pop(str(body.get("code", "")), None)
+        if team_id is None:
+            return {"ok": False, "error": "invalid_code"}
+        token = f"xoxb-{team_id}-{len(self.tokens) + len(self.revoked) + 1}-secret"
+        self.tokens[token] = team_id
+        return {
+            "ok": True,
+            "access_token": token,
+            "token_type": "bot",
+            "scope": "commands,chat:write,im:write,users:read",
+            "bot_user_id": BOT_USER_ID,
+            "app_id": APP_ID,
+            "team": {"name": f"Workspace {team_id}", "id": team_id},
+            "enterprise": None,
+            "authed_user": {"id": "U1"},
+            "is_enterprise_install": False,
+        }
+
+    def _answer(self, method: str, body: dict[str, Any], *, team_id: str) -> dict[str, Any]:
         ts = f"1700000000.{next(self._ts):06d}"
         match method:
             case "auth.test":
@@ -156,7 +228,7 @@ class FakeSlack:
                     "url": "https://partners.slack.com/",
                     "team": "Partners",
                     "user": "partnerbot",
-                    "team_id": TEAM_ID,
+                    "team_id": team_id,
                     "user_id": BOT_USER_ID,
                     "bot_id": BOT_ID,
                     "is_enterprise_install": False,
@@ -194,7 +266,7 @@ class FakeSlack:
                     "ok": True,
                     "user": {
                         "id": user_id,
-                        "team_id": TEAM_ID,
+                        "team_id": team_id,
                         "name": user_id.lower(),
                         "real_name": name,
                         "profile": {"display_name": name, "real_name": name},
@@ -220,6 +292,11 @@ class FakeSlack:
             )
         )
         return web.Response(text=f"OK - {request.content_length}")
+
+
+def basic_auth(login: str, password: str) -> str:
+    """An HTTP Basic Authorization header."""
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode("ascii")
 
 
 def signed_headers(
