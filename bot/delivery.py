@@ -23,15 +23,23 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def build_senders(settings: Settings) -> dict[str, Sender]:
+def build_senders(settings: Settings, store: Store) -> dict[str, Sender]:
     senders: dict[str, Sender] = {}
-    if settings.slack_bot_token:
+    if settings.slack_bot_token or settings.slack_oauth:
         from slack_sdk.web.async_client import AsyncWebClient
 
         from bot.slack_send import SlackSender
 
-        client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-        senders["slack"] = SlackSender(client)
+        client = AsyncWebClient(
+            token=settings.slack_bot_token or None, base_url=settings.slack_api_url
+        )
+        tokens = None
+        if settings.slack_oauth:
+            # Installed in several workspaces: each one's token, from its installation.
+            from bot.slack_install import WorkspaceTokens, installation_store
+
+            tokens = WorkspaceTokens(installation_store(settings, store))
+        senders["slack"] = SlackSender(client, tokens=tokens)
     if settings.teams_enabled:
         from bot.teams_send import TeamsSender
 
@@ -50,7 +58,7 @@ def build_delivery(
     clock = clock or SystemClock()
     dispatcher = Dispatcher(
         store,
-        build_senders(settings),
+        build_senders(settings, store),
         clock=clock,
         owner=owner_id(),
         single_process=is_sqlite(settings.database_url),
