@@ -65,8 +65,13 @@ def serve(
         lines.append(f"  Teams:   POST {base}/api/messages ({auth})")
     if settings.slack_enabled:
         lines.append(f"  Slack:   POST {base}/slack/events")
+        if settings.slack_oauth:
+            lines.append(f"           install in a workspace: {settings.base_url}/slack/install")
     else:
-        lines.append("  Slack:   off (set PARTNERBOT_SLACK_SIGNING_SECRET and _BOT_TOKEN)")
+        lines.append(
+            "  Slack:   off (set PARTNERBOT_SLACK_SIGNING_SECRET and _BOT_TOKEN, "
+            "or _CLIENT_ID, _CLIENT_SECRET and _TOKEN_KEY)"
+        )
     lines.append(
         "Talk to it: `partnerbot chat` in another terminal, or the Microsoft 365 Agents Playground:"
     )
