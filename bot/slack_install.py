@@ -28,7 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack_manifest import BOT_SCOPES, OAUTH_REDIRECT_PATH
 from config.settings import Settings
-from storage.models import SlackBot, SlackInstallation
+from storage.models import SlackBot, SlackInstallation, SlackWorkspaceBot
 from storage.repositories import Store
 
 logger = logging.getLogger(__name__)
@@ -187,49 +187,26 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         logger.info("Slack installations of workspace %s deleted (%d)", team_id, deleted)
 
     def _bot(self, row: SlackBot) -> Bot:
-        return Bot(
-            app_id=row.app_id,
-            enterprise_id=row.enterprise_id,
-            enterprise_name=row.enterprise_name,
-            team_id=row.team_id,
-            team_name=row.team_name,
-            bot_token=self._cipher.open(row.bot_token),  # type: ignore[arg-type]
-            bot_id=row.bot_id,  # type: ignore[arg-type]
-            bot_user_id=row.bot_user_id,  # type: ignore[arg-type]
-            bot_scopes=row.bot_scopes or "",
-            bot_refresh_token=self._cipher.open(row.bot_refresh_token),
-            bot_token_expires_at=row.bot_token_expires_at,
-            is_enterprise_install=row.is_enterprise_install,
-            installed_at=row.installed_at,
-        )
+        return Bot(**self._opened(row))
 
     def _installation(self, row: SlackInstallation) -> Installation:
-        return Installation(
-            app_id=row.app_id,
-            enterprise_id=row.enterprise_id,
-            enterprise_name=row.enterprise_name,
-            enterprise_url=row.enterprise_url,
-            team_id=row.team_id,
-            team_name=row.team_name,
-            bot_token=self._cipher.open(row.bot_token),
-            bot_id=row.bot_id,
-            bot_user_id=row.bot_user_id,
-            bot_scopes=row.bot_scopes or "",
-            bot_refresh_token=self._cipher.open(row.bot_refresh_token),
-            bot_token_expires_at=row.bot_token_expires_at,
-            user_id=row.user_id,
-            user_token=self._cipher.open(row.user_token),
-            user_scopes=row.user_scopes or "",
-            user_refresh_token=self._cipher.open(row.user_refresh_token),
-            user_token_expires_at=row.user_token_expires_at,
-            incoming_webhook_url=self._cipher.open(row.incoming_webhook_url),
-            incoming_webhook_channel=row.incoming_webhook_channel,
-            incoming_webhook_channel_id=row.incoming_webhook_channel_id,
-            incoming_webhook_configuration_url=row.incoming_webhook_configuration_url,
-            is_enterprise_install=row.is_enterprise_install,
-            token_type=row.token_type,
-            installed_at=row.installed_at,
-        )
+        return Installation(**self._opened(row))
+
+    def _opened(self, row: SlackWorkspaceBot) -> dict[str, Any]:
+        """A row as the keyword arguments of slack_sdk's Bot or Installation (the columns are
+        theirs, bar our row id and client id), its tokens decrypted."""
+        values = {
+            column.key: getattr(row, column.key)
+            for column in row.__table__.columns  # type: ignore[attr-defined]
+            if column.key not in ("id", "client_id")
+        }
+        for column in SEALED:
+            if column in values:
+                values[column] = self._cipher.open(values[column])
+        for column in ("bot_scopes", "user_scopes"):
+            if column in values:
+                values[column] = values[column] or ""
+        return values
 
 
 class DatabaseStateStore(AsyncOAuthStateStore):

@@ -515,7 +515,28 @@ class AuditEvent(Base):
 # aware UTC like everywhere else.
 
 
-class SlackInstallation(Base):
+class SlackWorkspaceBot:
+    """The columns slack_sdk's installations and bots tables share: the app, the workspace (or
+    org), and the bot's token."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(32))
+    app_id: Mapped[str] = mapped_column(String(32))
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    enterprise_name: Mapped[str | None] = mapped_column(String(200))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    team_name: Mapped[str | None] = mapped_column(String(200))
+    bot_token: Mapped[str | None] = mapped_column(Text)
+    bot_id: Mapped[str | None] = mapped_column(String(32))
+    bot_user_id: Mapped[str | None] = mapped_column(String(32))
+    bot_scopes: Mapped[str | None] = mapped_column(String(1000))
+    bot_refresh_token: Mapped[str | None] = mapped_column(Text)
+    bot_token_expires_at: Mapped[datetime | None]
+    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, default=False)
+    installed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlackInstallation(SlackWorkspaceBot, Base):
     """One completed installation of the app into a workspace (or an org), by one person."""
 
     __tablename__ = "slack_installations"
@@ -530,20 +551,7 @@ class SlackInstallation(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(32))
-    app_id: Mapped[str] = mapped_column(String(32))
-    enterprise_id: Mapped[str | None] = mapped_column(String(32))
-    enterprise_name: Mapped[str | None] = mapped_column(String(200))
     enterprise_url: Mapped[str | None] = mapped_column(String(200))
-    team_id: Mapped[str | None] = mapped_column(String(32))
-    team_name: Mapped[str | None] = mapped_column(String(200))
-    bot_token: Mapped[str | None] = mapped_column(Text)
-    bot_id: Mapped[str | None] = mapped_column(String(32))
-    bot_user_id: Mapped[str | None] = mapped_column(String(32))
-    bot_scopes: Mapped[str | None] = mapped_column(String(1000))
-    bot_refresh_token: Mapped[str | None] = mapped_column(Text)
-    bot_token_expires_at: Mapped[datetime | None]
     user_id: Mapped[str] = mapped_column(String(32))
     user_token: Mapped[str | None] = mapped_column(Text)
     user_scopes: Mapped[str | None] = mapped_column(String(1000))
@@ -553,34 +561,16 @@ class SlackInstallation(Base):
     incoming_webhook_channel: Mapped[str | None] = mapped_column(String(200))
     incoming_webhook_channel_id: Mapped[str | None] = mapped_column(String(200))
     incoming_webhook_configuration_url: Mapped[str | None] = mapped_column(String(200))
-    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, default=False)
     token_type: Mapped[str | None] = mapped_column(String(32))
-    installed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class SlackBot(Base):
+class SlackBot(SlackWorkspaceBot, Base):
     """The bot token of a workspace (or an org), as its latest installation left it."""
 
     __tablename__ = "slack_bots"
     __table_args__ = (
         Index("ix_slack_bots_lookup", "client_id", "enterprise_id", "team_id", "installed_at"),
     )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(32))
-    app_id: Mapped[str] = mapped_column(String(32))
-    enterprise_id: Mapped[str | None] = mapped_column(String(32))
-    enterprise_name: Mapped[str | None] = mapped_column(String(200))
-    team_id: Mapped[str | None] = mapped_column(String(32))
-    team_name: Mapped[str | None] = mapped_column(String(200))
-    bot_token: Mapped[str | None] = mapped_column(Text)
-    bot_id: Mapped[str | None] = mapped_column(String(32))
-    bot_user_id: Mapped[str | None] = mapped_column(String(32))
-    bot_scopes: Mapped[str | None] = mapped_column(String(1000))
-    bot_refresh_token: Mapped[str | None] = mapped_column(Text)
-    bot_token_expires_at: Mapped[datetime | None]
-    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, default=False)
-    installed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SlackOAuthState(Base):

@@ -16,15 +16,14 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
-    op.create_table(
-        "slack_installations",
+def _workspace_bot() -> list[sa.Column]:
+    """The columns the installations and bots tables share (storage.models.SlackWorkspaceBot)."""
+    return [
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("client_id", sa.String(length=32), nullable=False),
         sa.Column("app_id", sa.String(length=32), nullable=False),
         sa.Column("enterprise_id", sa.String(length=32), nullable=True),
         sa.Column("enterprise_name", sa.String(length=200), nullable=True),
-        sa.Column("enterprise_url", sa.String(length=200), nullable=True),
         sa.Column("team_id", sa.String(length=32), nullable=True),
         sa.Column("team_name", sa.String(length=200), nullable=True),
         sa.Column("bot_token", sa.Text(), nullable=True),
@@ -33,6 +32,16 @@ def upgrade() -> None:
         sa.Column("bot_scopes", sa.String(length=1000), nullable=True),
         sa.Column("bot_refresh_token", sa.Text(), nullable=True),
         sa.Column("bot_token_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("is_enterprise_install", sa.Boolean(), nullable=False),
+        sa.Column("installed_at", sa.DateTime(timezone=True), nullable=False),
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "slack_installations",
+        *_workspace_bot(),
+        sa.Column("enterprise_url", sa.String(length=200), nullable=True),
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("user_token", sa.Text(), nullable=True),
         sa.Column("user_scopes", sa.String(length=1000), nullable=True),
@@ -42,9 +51,7 @@ def upgrade() -> None:
         sa.Column("incoming_webhook_channel", sa.String(length=200), nullable=True),
         sa.Column("incoming_webhook_channel_id", sa.String(length=200), nullable=True),
         sa.Column("incoming_webhook_configuration_url", sa.String(length=200), nullable=True),
-        sa.Column("is_enterprise_install", sa.Boolean(), nullable=False),
         sa.Column("token_type", sa.String(length=32), nullable=True),
-        sa.Column("installed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_slack_installations")),
     )
     op.create_index(
@@ -54,21 +61,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "slack_bots",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("client_id", sa.String(length=32), nullable=False),
-        sa.Column("app_id", sa.String(length=32), nullable=False),
-        sa.Column("enterprise_id", sa.String(length=32), nullable=True),
-        sa.Column("enterprise_name", sa.String(length=200), nullable=True),
-        sa.Column("team_id", sa.String(length=32), nullable=True),
-        sa.Column("team_name", sa.String(length=200), nullable=True),
-        sa.Column("bot_token", sa.Text(), nullable=True),
-        sa.Column("bot_id", sa.String(length=32), nullable=True),
-        sa.Column("bot_user_id", sa.String(length=32), nullable=True),
-        sa.Column("bot_scopes", sa.String(length=1000), nullable=True),
-        sa.Column("bot_refresh_token", sa.Text(), nullable=True),
-        sa.Column("bot_token_expires_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("is_enterprise_install", sa.Boolean(), nullable=False),
-        sa.Column("installed_at", sa.DateTime(timezone=True), nullable=False),
+        *_workspace_bot(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_slack_bots")),
     )
     op.create_index(
