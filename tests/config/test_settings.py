@@ -156,7 +156,7 @@ def test_a_bot_token_and_a_client_id_together_are_refused():
 
 @pytest.mark.parametrize("key", ["not-a-key", KEY[:-4], f"{KEY},short"])
 def test_a_token_key_that_is_not_a_fernet_key_is_refused_by_name(key):
-    with pytest.raises(SettingsError, match="PARTNERBOT_SLACK_TOKEN_KEY: .*32 url-safe"):
+    with pytest.raises(SettingsError, match=r"PARTNERBOT_SLACK_TOKEN_KEY: .*32 url-safe"):
         load_settings({**OAUTH, "PARTNERBOT_SLACK_TOKEN_KEY": key})
 
 
