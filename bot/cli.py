@@ -38,6 +38,21 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def listen_host(settings: Settings, host: str | None = None) -> str:
+    """Where to listen: ``host`` (the --host flag), else PARTNERBOT_HOST; but loopback only
+    while Teams is served without authentication (an empty app id, development), since anyone
+    who reached the port could post activities as any member."""
+    host = host or settings.host
+    if settings.teams_enabled and settings.teams_auth_disabled and not _is_loopback(host):
+        logger.warning(
+            "Teams has no app id, so its requests are not authenticated: "
+            "listening on 127.0.0.1 only, not %s",
+            host,
+        )
+        return "127.0.0.1"
+    return host
+
+
 def serve(
     settings: Settings, *, host: str | None, port: int | None, reuse_port: bool = False
 ) -> None:
@@ -45,15 +60,8 @@ def serve(
 
     # Every /readyz probe reads the migration version; alembic would log that each time.
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
-    host = host or settings.host
+    host = listen_host(settings, host)
     port = port or settings.port
-    if settings.teams_enabled and settings.teams_auth_disabled and not _is_loopback(host):
-        logger.warning(
-            "Teams has no app id, so its requests are not authenticated: "
-            "listening on 127.0.0.1 only, not %s",
-            host,
-        )
-        host = "127.0.0.1"
     app = create_app(settings)
     base = f"http://{host}:{port}"
     lines = [

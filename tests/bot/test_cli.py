@@ -91,12 +91,13 @@ def test_serve_prints_how_to_talk_to_it_and_answers_healthz(tmp_path):
     env = base_env(
         PARTNERBOT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/p.db",
         PARTNERBOT_PORT=str(port),
+        # 0.0.0.0 with no Teams app id would expose unauthenticated Teams traffic: loopback only.
+        PARTNERBOT_HOST="0.0.0.0",
         PYTHONUNBUFFERED="1",
     )
     assert run(["db", "upgrade"], env).returncode == 0
-    # 0.0.0.0 with no Teams app id would expose unauthenticated Teams traffic: loopback only.
     process = subprocess.Popen(
-        [str(BIN / "partnerbot"), "serve", "--host", "0.0.0.0"],
+        [str(BIN / "partnerbot"), "serve"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -127,5 +128,56 @@ def test_serve_prints_how_to_talk_to_it_and_answers_healthz(tmp_path):
         f"Teams:   POST http://127.0.0.1:{port}/api/messages (no auth: local emulator mode)"
         in output
     )
-    assert "listening on 127.0.0.1 only, not 0.0.0.0" in output
+    assert (
+        "Teams has no app id, so its requests are not authenticated: "
+        "listening on 127.0.0.1 only, not 0.0.0.0"
+    ) in output
     assert "partnerbot chat" in output
+
+
+@pytest.mark.parametrize(
+    ("environ", "flag", "listens_on"),
+    [
+        ({"PARTNERBOT_HOST": "0.0.0.0"}, None, "127.0.0.1"),
+        ({}, "0.0.0.0", "127.0.0.1"),
+        ({"PARTNERBOT_HOST": "::"}, None, "127.0.0.1"),
+        ({"PARTNERBOT_HOST": "bot.example.org"}, None, "127.0.0.1"),
+        ({"PARTNERBOT_HOST": "10.0.0.5"}, "192.168.1.2", "127.0.0.1"),
+        ({"PARTNERBOT_HOST": "::1"}, None, "::1"),
+        ({"PARTNERBOT_HOST": "localhost"}, None, "localhost"),
+        ({}, None, "127.0.0.1"),
+        # With an app id every Teams request is authenticated: anywhere goes.
+        ({"PARTNERBOT_HOST": "0.0.0.0", "PARTNERBOT_TEAMS_APP_ID": "app"}, None, "0.0.0.0"),
+        (
+            {
+                "PARTNERBOT_ENV": "production",
+                "PARTNERBOT_TEAMS_APP_ID": "app",
+                "PARTNERBOT_TEAMS_APP_PASSWORD": "pw",
+            },
+            "0.0.0.0",
+            "0.0.0.0",
+        ),
+        # Production with Slack only serves no Teams at all.
+        (
+            {
+                "PARTNERBOT_ENV": "production",
+                "PARTNERBOT_HOST": "0.0.0.0",
+                "PARTNERBOT_SLACK_SIGNING_SECRET": "s",
+                "PARTNERBOT_SLACK_BOT_TOKEN": "xoxb",
+            },
+            None,
+            "0.0.0.0",
+        ),
+    ],
+)
+def test_unauthenticated_teams_listens_on_loopback_only_and_says_so(
+    environ, flag, listens_on, caplog
+):
+    from bot.cli import listen_host
+    from config.settings import load_settings
+
+    assert listen_host(load_settings(environ), flag) == listens_on
+
+    moved = listens_on == "127.0.0.1" and (flag or environ.get("PARTNERBOT_HOST"))
+    said = "its requests are not authenticated: listening on 127.0.0.1 only" in caplog.text
+    assert said == bool(moved)
