@@ -17,17 +17,20 @@ from html.parser import HTMLParser
 from typing import Any
 
 import aiohttp
+import requests
 from aiohttp import web
 from botbuilder.core import InvokeResponse, TurnContext, serializer_helper
 from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
 from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
+    ConfigurationServiceClientCredentialFactory,
 )
 from botbuilder.schema import (
     Activity,
     AdaptiveCardInvokeResponse,
     Attachment,
+    CallerIdConstants,
     ChannelAccount,
     ConversationAccount,
 )
@@ -37,7 +40,13 @@ from botbuilder.schema.teams import (
     TaskModuleMessageResponse,
     TaskModuleTaskInfo,
 )
-from botframework.connector.auth import ConnectorFactory
+from botframework.connector.auth import (
+    AuthenticationConstants,
+    ConnectorFactory,
+    MicrosoftAppCredentials,
+    ServiceClientCredentialsFactory,
+)
+from msal import ConfidentialClientApplication
 from msrest.exceptions import DeserializationError
 from msrest.pipeline import AsyncPipeline, Response, SansIOHTTPPolicy
 from msrest.pipeline.async_abc import AsyncHTTPSender
@@ -82,12 +91,104 @@ _REPEATED_MENTION = re.compile(r"(<@([^>\s]+)>)(?:\s*<@\2>)+")
 
 @dataclass(frozen=True, slots=True)
 class BotFrameworkConfig:
-    """The attributes ConfigurationBotFrameworkAuthentication reads, taken from our settings."""
+    """The attributes ConfigurationBotFrameworkAuthentication reads, taken from our settings.
+
+    Every endpoint is given, so the SDK always takes its "parameterized" path: the one that
+    validates tokens against TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL. With the public-cloud
+    values below it checks exactly what its built-in public-cloud path does (issuer, audience,
+    signature, expiry, endorsements, serviceurl), and a test that points the URLs at fakes runs
+    the same code production runs."""
 
     APP_ID: str
     APP_PASSWORD: str
     APP_TYPE: str
     APP_TENANTID: str
+    TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL: str = (
+        AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+    )
+    TO_BOT_FROM_CHANNEL_TOKEN_ISSUER: str = AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
+    TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL: str = (
+        AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL
+    )
+    TO_CHANNEL_FROM_BOT_LOGIN_URL: str = (
+        AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
+    )
+    TO_CHANNEL_FROM_BOT_OAUTH_SCOPE: str = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+    OAUTH_URL: str = AuthenticationConstants.OAUTH_URL
+    CALLER_ID: str = CallerIdConstants.public_azure_channel
+    # MSAL asks login.microsoftonline.com whether an authority's host is one of Microsoft's; an
+    # authority the operator named (PARTNERBOT_TEAMS_LOGIN_URL) is trusted as named.
+    VALIDATE_AUTHORITY: bool = True
+
+    @classmethod
+    def of(cls, settings: Settings) -> BotFrameworkConfig:
+        config = cls(
+            APP_ID=settings.teams_app_id,
+            APP_PASSWORD=settings.teams_app_password,
+            APP_TYPE=settings.teams_app_type,
+            APP_TENANTID=settings.teams_tenant_id,
+        )
+        if settings.teams_openid_metadata_url:
+            config = replace(
+                config, TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.teams_openid_metadata_url
+            )
+        if settings.teams_login_url:
+            config = replace(
+                config,
+                TO_CHANNEL_FROM_BOT_LOGIN_URL=settings.teams_login_url,
+                VALIDATE_AUTHORITY=False,
+            )
+        return config
+
+
+class NamedAuthorityCredentialFactory(ServiceClientCredentialsFactory):
+    """The SDK's credentials factory, except that with validate_authority off (a token authority
+    the operator named) the password credentials pass it on to MSAL: the SDK takes the flag but
+    builds MSAL without it, and MSAL would then ask login.microsoftonline.com about the host."""
+
+    def __init__(self, config: BotFrameworkConfig) -> None:
+        self._inner = ConfigurationServiceClientCredentialFactory(config)
+
+    async def is_valid_app_id(self, app_id: str) -> bool:
+        return bool(await self._inner.is_valid_app_id(app_id))
+
+    async def is_authentication_disabled(self) -> bool:
+        return bool(await self._inner.is_authentication_disabled())
+
+    async def create_credentials(
+        self, app_id: str, oauth_scope: str, login_endpoint: str, validate_authority: bool
+    ) -> Any:
+        credentials = await self._inner.create_credentials(
+            app_id, oauth_scope, login_endpoint, validate_authority
+        )
+        if (
+            validate_authority
+            or not isinstance(credentials, MicrosoftAppCredentials)  # a managed identity
+            or not credentials.microsoft_app_id  # auth off: no token at all
+        ):
+            return credentials
+        return _NamedAuthorityCredentials(credentials)
+
+
+class _NamedAuthorityCredentials(MicrosoftAppCredentials):  # type: ignore[misc]
+    def __init__(self, credentials: MicrosoftAppCredentials) -> None:
+        super().__init__(
+            credentials.microsoft_app_id,
+            credentials.microsoft_app_password,
+            oauth_scope=credentials.oauth_scope,
+        )
+        self.oauth_endpoint = credentials.oauth_endpoint
+
+    def get_access_token(self, force_refresh: bool = False) -> str:
+        if self.app is None:
+            # What MicrosoftAppCredentials builds on first use, with the authority trusted.
+            self.app = ConfidentialClientApplication(
+                client_id=self.microsoft_app_id,
+                client_credential=self.microsoft_app_password,
+                authority=self.oauth_endpoint,
+                validate_authority=False,
+            )
+        return str(super().get_access_token(force_refresh))
 
 
 class MessageInvokeResponse(AdaptiveCardInvokeResponse):
@@ -125,15 +226,11 @@ def setup_teams(app: web.Application, settings: Settings, core: Partnerbot) -> N
 def create_adapter(settings: Settings, *, sender: SharedSession | None = None) -> CloudAdapter:
     """The adapter; with ``sender``, its Bot Connector calls go through that shared aiohttp
     session (its owner closes it), otherwise through msrest's default (requests in threads)."""
-    config = BotFrameworkConfig(
-        APP_ID=settings.teams_app_id,
-        APP_PASSWORD=settings.teams_app_password,
-        APP_TYPE=settings.teams_app_type,
-        APP_TENANTID=settings.teams_tenant_id,
+    config = BotFrameworkConfig.of(settings)
+    authentication = ConfigurationBotFrameworkAuthentication(
+        config, credentials_factory=NamedAuthorityCredentialFactory(config)
     )
-    adapter = CloudAdapter(
-        ReusedClients(ConfigurationBotFrameworkAuthentication(config), sender=sender)
-    )
+    adapter = CloudAdapter(ReusedClients(authentication, sender=sender))
     adapter.on_turn_error = on_turn_error
     return adapter
 
@@ -304,16 +401,37 @@ async def messages(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text=activity)
     # What CloudAdapter.process does once the body is read, on the activity parsed above rather
     # than parsing it a second time (msrest's deserialiser is a tenth of a turn).
-    auth_header = request.headers.get("Authorization", "")
-    try:
-        invoke = await request.app[TEAMS_ADAPTER].process_activity(
-            auth_header, activity, request.app[TEAMS_BOT].on_turn
-        )
-    except PermissionError:
-        raise web.HTTPUnauthorized from None
+    adapter = request.app[TEAMS_ADAPTER]
+    authenticated = await authenticate(adapter, activity, request.headers.get("Authorization"))
+    invoke = await adapter.process_activity(authenticated, activity, request.app[TEAMS_BOT].on_turn)
     if invoke:
         return web.json_response(data=serializer_helper(invoke.body), status=invoke.status)
     return web.Response(status=201)
+
+
+async def authenticate(adapter: CloudAdapter, activity: Activity, header: str | None) -> Any:
+    """The SDK's check of the request's token (none needed with an empty app id), as a 401
+    when it fails: the SDK raises PermissionError for a missing header or a wrong issuer,
+    audience or serviceurl, but PyJWT's errors for a bad signature or an expired token, an
+    IndexError for a key id it does not know and a bare Exception for a key not endorsed for the
+    channel, each of which aiohttp would answer with a 500."""
+    try:
+        # None, not "", when there is no header: the SDK's parameterized path only lets a
+        # missing header through (auth off) when it is None.
+        return await adapter.bot_framework_authentication.authenticate_request(
+            activity, header or None
+        )
+    except requests.RequestException as error:
+        # The signing keys could not be fetched: our side, so Teams may try again.
+        logger.error("cannot fetch the Bot Framework signing keys: %s", type(error).__name__)
+        raise web.HTTPServiceUnavailable(text="cannot check the token now") from None
+    except Exception as error:
+        # The reason, never the token; the SDK's messages name only claims and key ids.
+        logger.warning("Teams request refused: %s: %s", type(error).__name__, error)
+        raise web.HTTPUnauthorized(
+            headers={"WWW-Authenticate": "Bearer"},
+            text="the Bot Framework token is missing or invalid",
+        ) from None
 
 
 def parse_activity(body: Any) -> Activity | str:

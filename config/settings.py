@@ -56,6 +56,11 @@ class Settings(BaseModel):
     teams_app_password: str = ""
     teams_tenant_id: str = ""
     teams_app_type: str = "MultiTenant"
+    # Where the Bot Framework's token signing keys are published, and the authority the bot gets
+    # its own token from (tenant included). Empty: the SDK's public-cloud endpoints. Set them
+    # for a private cloud, or to point a test at fakes.
+    teams_openid_metadata_url: str = ""
+    teams_login_url: str = ""
 
     # Extra self-evaluation frameworks (a folder of *.yaml), beside the shipped ones.
     frameworks_dir: str = ""
@@ -102,6 +107,14 @@ class Settings(BaseModel):
                     "each key must be 32 url-safe base64-encoded bytes, as "
                     "cryptography's Fernet.generate_key() makes (docs/deploy.md)"
                 )
+        return value
+
+    @field_validator("teams_openid_metadata_url", "teams_login_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        # Over plain HTTP anyone on the path could hand the bot their own signing keys.
+        if value and not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
         return value
 
     @property
