@@ -38,6 +38,8 @@ def partnership_of(settings: Settings) -> Partnership:
         public_url=settings.base_url,
         timezone=settings.timezone,
         admins=frozenset(settings.admins),
+        retention_months=settings.retention_months,
+        privacy_contact=settings.privacy_contact,
         first_contact_becomes_coordinator=(
             settings.env is Environment.DEVELOPMENT and not settings.admins
         ),

@@ -67,6 +67,12 @@ class Settings(BaseModel):
     # The address people's browsers reach the bot at, for report downloads (default: host:port).
     public_url: str = ""
 
+    # Check-in answers are kept this many months after their cycle closes, then only the
+    # ratings stay, unnamed. 0 keeps them until a member erases their data.
+    retention_months: int = Field(default=0, ge=0, le=1200)
+    # Who runs this bot and how to reach them about personal data, for the privacy notice.
+    privacy_contact: str = Field(default="", max_length=500)
+
     # The delivery engine. With several web replicas, turn it off in the web processes and run
     # `partnerbot worker` instead (on SQLite only one dispatcher ever claims).
     dispatcher_in_web: bool = True

@@ -17,6 +17,8 @@ from dialogs.messages import ConversationAddress, IncomingMessage, MembersJoined
 from dialogs.parser import UsageError, parse
 from dialogs.practice import digest as practice_digest
 from dialogs.practice import handlers as practice
+from dialogs.privacy import handlers as privacy
+from dialogs.privacy import service as privacy_service
 from dialogs.turn import Handler, Partnership, Refusal, Turn
 from dialogs.views import Actions, Button, Paragraph, Reply, Tone, View, text_reply
 from storage.models import Identity, Member
@@ -46,6 +48,7 @@ def default_handlers() -> dict[tuple[str, ...], Handler]:
         **actions.HANDLERS,
         **meetings.HANDLERS,
         **practice.HANDLERS,
+        **privacy.HANDLERS,
     }
 
 
@@ -224,12 +227,16 @@ class Partnerbot:
 
     async def run_jobs(self, now: datetime) -> None:
         """The periodic work the scheduler wakes: close check-ins whose time is up, forget
-        report downloads whose link has expired."""
+        report downloads whose link has expired, and (once a day) answers past the retention
+        period."""
         async with self._store.unit() as uow:
             await checkins.close_due(uow, now)
             await meetings.warn_cadence(uow, now, default_zone=self._partnership.timezone)
             await practice_digest.queue_digests(uow, now, default_zone=self._partnership.timezone)
             await uow.exports.purge(now)
+            await privacy_service.apply_retention(
+                uow, now, months=self._partnership.retention_months
+            )
 
     async def download(self, token: str) -> report_command.Download | None:
         """A report export by its link token, while the link is alive."""
@@ -271,6 +278,9 @@ class Partnerbot:
                 return await handler(turn, command)
         except Refusal as refusal:
             return (text_reply(str(refusal), tone=Tone.WARNING),)
+        except UsageError as error:
+            # Input the grammar lets through but the command can't take (too long, say).
+            return (usage_reply(error),)
 
 
 def usage_reply(error: UsageError) -> Reply:

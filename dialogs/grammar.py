@@ -399,16 +399,32 @@ COMMANDS: tuple[CommandSpec, ...] = (
         ("risk",),
         "report a risk to delivery to the programme managers",
         "privacy",
-        (Param("text", Kind.TEXT, "what is at risk"),),
+        (Param("text", Kind.TEXT, "description of the risk"),),
     ),
-    CommandSpec(("mydata", "export"), "a copy of everything held about you", "privacy"),
-    CommandSpec(("mydata", "delete"), "erase your data", "privacy"),
+    CommandSpec(
+        ("mydata", "export"),
+        "a copy of everything held about you, as a JSON file (in private)",
+        "privacy",
+    ),
+    CommandSpec(
+        ("mydata", "delete"),
+        "erase your data: asks first; with confirm, erases at once (in private)",
+        "privacy",
+        flags=("confirm",),
+    ),
     CommandSpec(
         ("audit",),
         "what coordinators did: cycles, roles, reports, erasures",
         "privacy",
         (),
-        (Option("action", Kind.WORD, "cycle opened|cycle closed|role changed|report exported"),),
+        (
+            Option(
+                "action",
+                Kind.WORD,
+                "cycle opened|cycle closed|role changed|report exported|data erased|"
+                "answers expired",
+            ),
+        ),
         who=Who.LEADS,
     ),
 )
@@ -450,6 +466,9 @@ TOPIC_ALIASES: dict[str, str] = {
     "mydata": "privacy",
     "risk": "privacy",
     "data": "privacy",
+    "gdpr": "privacy",
+    "erase": "privacy",
+    "export": "privacy",
 }
 
 

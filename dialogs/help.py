@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from dialogs.grammar import TOPICS, Who, commands_in, topic_for
 from dialogs.parser import Command
+from dialogs.privacy.views import notice
 from dialogs.turn import Refusal, Turn
 from dialogs.views import Actions, BulletList, Button, Heading, Paragraph, Reply, Tone, View
 
@@ -22,7 +23,10 @@ async def help_command(turn: Turn, command: Command) -> Sequence[Reply]:
     topic = topic_for(word)
     if topic is None:
         raise Refusal(f"There's no help topic `{word}`. Topics: {', '.join(TOPICS)}.")
-    return (Reply(topic_view(topic, coordinator=turn.is_coordinator)),)
+    view = topic_view(topic, coordinator=turn.is_coordinator)
+    if topic == "privacy":
+        view = View(view.summary, (*view.blocks, *notice(turn.partnership)))
+    return (Reply(view),)
 
 
 def overview(*, coordinator: bool) -> View:

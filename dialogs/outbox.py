@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from dialogs.views import View, view_to_dict
+from dialogs.views import Reply, View, text_reply, view_to_dict
 from storage.repositories import UnitOfWork
+
+if TYPE_CHECKING:
+    from dialogs.turn import Turn
 
 
 class Kind(StrEnum):
@@ -82,3 +87,21 @@ async def queue(
 async def cancel(uow: UnitOfWork, key_prefix: str) -> int:
     """Cancel the pending messages whose keys start with ``key_prefix``."""
     return await uow.outbox.cancel(key_prefix)
+
+
+async def privately(turn: Turn, view: View, *, key: str, note: str) -> Sequence[Reply]:
+    """``view`` is for the member's eyes only: in their private chat it is the answer; asked
+    for anywhere else, it goes to their private chat (``key`` plus the moment, so asking again
+    sends it again) and ``note``, shown only to them, says so."""
+    if turn.message.is_direct:
+        return (Reply(view),)
+    await queue(
+        turn.uow,
+        key=f"{key}:{turn.now.timestamp():.0f}",
+        kind=Kind.NOTICE,
+        to=ToMember(turn.member.id),
+        view=view,
+        due_at=turn.now,
+        now=turn.now,
+    )
+    return (text_reply(note, private=True),)

@@ -30,6 +30,10 @@ class Partnership:
     frameworks: Mapping[str, Framework] = field(default_factory=dict)
     # Where report downloads are served: "{public_url}/exports/{token}".
     public_url: str = "http://127.0.0.1:3978"
+    # Months a closed check-in's answers are kept (0: until members erase them), and who to ask
+    # about personal data; both are told in the privacy notice.
+    retention_months: int = 0
+    privacy_contact: str = ""
 
 
 class Refusal(Exception):

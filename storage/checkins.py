@@ -21,6 +21,7 @@ from storage.models import (
     Organisation,
     Participant,
     Response,
+    UnnamedParticipant,
 )
 
 
@@ -111,6 +112,13 @@ class CheckinRepository:
         )
         return [(p, m) for p, m in rows]
 
+    async def unnamed_participants(self, cycle_id: int) -> list[UnnamedParticipant]:
+        """Participants nobody may name any more (erased, or past the retention period)."""
+        result = await self._session.scalars(
+            select(UnnamedParticipant).where(UnnamedParticipant.cycle_id == cycle_id)
+        )
+        return list(result)
+
     async def named_response(self, cycle_id: int, member_id: int, question: int) -> Response | None:
         return await self._session.scalar(
             select(Response).where(
@@ -182,21 +190,25 @@ class CheckinRepository:
         )
         await self._session.flush()
 
+    async def _unnamed_answers(self, cycle_id: int) -> list[AnswerRow]:
+        a = AnonymousResponse
+        rows = await self._session.execute(
+            select(Area.name, a.question, a.rating, a.texts, a.skipped)
+            .join(Area, Area.id == a.area_id, isouter=True)
+            .where(a.cycle_id == cycle_id)
+            .order_by(a.question, Area.name, a.id)
+        )
+        return [
+            AnswerRow(area or "No area", question, rating, texts, skipped, None, None)
+            for area, question, rating, texts, skipped in rows
+        ]
+
     async def answers(self, cycle: Cycle) -> list[AnswerRow]:
-        """Every answer of a cycle with its area (and, in named cycles, who gave it)."""
+        """Every answer of a cycle with its area (and, in named cycles, who gave it). A named
+        cycle past the retention period has only unnamed ratings left."""
         # Columns, not ORM objects: a report reads thousands of rows and changes none.
-        if cycle.anonymous:
-            a = AnonymousResponse
-            rows = await self._session.execute(
-                select(Area.name, a.question, a.rating, a.texts, a.skipped)
-                .join(Area, Area.id == a.area_id, isouter=True)
-                .where(a.cycle_id == cycle.id)
-                .order_by(a.question, Area.name, a.id)
-            )
-            return [
-                AnswerRow(area or "No area", question, rating, texts, skipped, None, None)
-                for area, question, rating, texts, skipped in rows
-            ]
+        if cycle.anonymous or cycle.answers_expired_at is not None:
+            return await self._unnamed_answers(cycle.id)
         r = Response
         rows = await self._session.execute(
             select(

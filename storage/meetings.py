@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -17,6 +17,7 @@ from storage.models import (
     MeetingRsvp,
     Member,
     Organisation,
+    UnnamedAttendance,
 )
 
 SCHEDULED = "scheduled"
@@ -211,16 +212,22 @@ class MeetingRepository:
 
     async def attendance_history(self, by: str) -> dict[int, AttendanceHistory]:
         """Per area (``by="area"``) or organisation (``"organisation"``): how many meetings
-        someone from it attended, how many attendances in all, and the last meeting's start."""
-        column = MeetingAttendance.area_id if by == "area" else MeetingAttendance.organisation_id
+        someone from it attended, how many attendances in all, and the last meeting's start.
+        Attendances of people who have since erased their data count, unnamed."""
+        named, unnamed = MeetingAttendance, UnnamedAttendance
+        both = union_all(
+            select(named.meeting_id, named.area_id, named.organisation_id),
+            select(unnamed.meeting_id, unnamed.area_id, unnamed.organisation_id),
+        ).subquery()
+        column = both.c.area_id if by == "area" else both.c.organisation_id
         rows = await self._session.execute(
             select(
                 column,
-                func.count(func.distinct(MeetingAttendance.meeting_id)),
+                func.count(func.distinct(both.c.meeting_id)),
                 func.count(),
                 func.max(Meeting.starts_at),
             )
-            .join(Meeting, Meeting.id == MeetingAttendance.meeting_id)
+            .join(Meeting, Meeting.id == both.c.meeting_id)
             .where(column.is_not(None))
             .group_by(column)
         )
@@ -248,6 +255,17 @@ class MeetingRepository:
             )
             for attendance, name, area, organisation in rows
         ]
+
+    async def unnamed_attendees(self, meeting_id: int) -> list[tuple[str | None, str | None]]:
+        """(area, organisation) of each attendance whose person has since erased their data."""
+        rows = await self._session.execute(
+            select(Area.name, Organisation.name)
+            .select_from(UnnamedAttendance)
+            .outerjoin(Area, Area.id == UnnamedAttendance.area_id)
+            .outerjoin(Organisation, Organisation.id == UnnamedAttendance.organisation_id)
+            .where(UnnamedAttendance.meeting_id == meeting_id)
+        )
+        return [(area, organisation) for area, organisation in rows]
 
     async def channels(self, area_id: int | None) -> list[Conversation]:
         """Where a meeting is announced: its area's channels, or every channel the bot is in

@@ -254,6 +254,9 @@ class Cycle(Base):
     closes_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(10), default="open", index=True)
+    # When the retention period took the names and the written answers out of this closed
+    # cycle (only the ratings stay, unnamed); None while they are kept.
+    answers_expired_at: Mapped[datetime | None]
 
 
 class CycleArea(Base):
@@ -320,9 +323,24 @@ class AnonymousResponse(Base):
     answered_on: Mapped[date] = mapped_column(Date)
 
 
+class UnnamedParticipant(Base):
+    """Someone who was asked in a check-in, once nothing may say who: they erased their data
+    (their anonymous answers stay, so their place in the response counts stays too), or the
+    retention period ended the cycle's names. A random id, as for anonymous answers."""
+
+    __tablename__ = "unnamed_participants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(10))
+    # How many questions they had answered or skipped: a count, never which or what.
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Export(Base):
-    """A report file a coordinator asked for, fetched once by an unguessable link that
-    expires."""
+    """A file someone asked for (a report, or a member's copy of their own data), fetched by an
+    unguessable link that expires."""
 
     __tablename__ = "exports"
 
@@ -417,6 +435,22 @@ class MeetingAttendance(Base):
     )
     marked_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     attended_at: Mapped[datetime]
+
+
+class UnnamedAttendance(Base):
+    """An attendance whose person has since erased their data: the meeting's counts by area and
+    organisation ("18 partners attended") stay as they were reported, with nobody named."""
+
+    __tablename__ = "unnamed_attendance"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"))
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL")
+    )
 
 
 class MeetingInvitation(Base):
@@ -582,3 +616,19 @@ class SlackOAuthState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     state: Mapped[str] = mapped_column(String(200), unique=True)
     expire_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Risk(Base):
+    """A risk to delivery a member reported, sent to the programme managers. The reporter is
+    cleared when they erase their data; the risk stays on the programme's record."""
+
+    __tablename__ = "risks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    reporter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    # The reporter's area when they reported it.
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]

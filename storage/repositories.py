@@ -29,6 +29,7 @@ from storage.models import (
 )
 from storage.outbox import LockRepository, OutboxRepository
 from storage.practice import PracticeRepository
+from storage.privacy import PrivacyRepository, RiskRepository
 from storage.slack_installs import SlackInstallRepository
 
 
@@ -400,6 +401,8 @@ class UnitOfWork:
         self.practice = PracticeRepository(session)
         self.audit = AuditRepository(session)
         self.slack_installs = SlackInstallRepository(session)
+        self.privacy = PrivacyRepository(session)
+        self.risks = RiskRepository(session)
 
 
 class Store:

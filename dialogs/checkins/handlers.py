@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dialogs.checkins import views
-from dialogs.outbox import Kind, ToMember, cancel, queue
+from dialogs.outbox import Kind, ToMember, cancel, privately, queue
 from dialogs.parser import Command, UsageError, parse
 from dialogs.turn import Refusal, Turn
 from dialogs.views import BulletList, Facts, Heading, Paragraph, Reply, Tone, View, text_reply
@@ -242,23 +242,12 @@ async def resume(turn: Turn, command: Command) -> Sequence[Reply]:
         return (text_reply("There's no open check-in for you right now."),)
     cycle, participant = found
     framework = _framework(turn, cycle.framework_key)
-    if not turn.message.is_direct:
-        view = await _current_view(turn, framework, cycle, participant)
-        await queue(
-            turn.uow,
-            key=f"checkin:{cycle.id}:member:{turn.member.id}:dm:{turn.now.timestamp():.0f}",
-            kind=Kind.NOTICE,
-            to=ToMember(turn.member.id),
-            view=view,
-            due_at=turn.now,
-            now=turn.now,
-        )
-        return (
-            text_reply(
-                "Check-ins are answered privately: I've sent you a direct message.", private=True
-            ),
-        )
-    return (Reply(await _current_view(turn, framework, cycle, participant)),)
+    return await privately(
+        turn,
+        await _current_view(turn, framework, cycle, participant),
+        key=f"checkin:{cycle.id}:member:{turn.member.id}:dm",
+        note="Check-ins are answered privately: I've sent you a direct message.",
+    )
 
 
 async def _current_view(
@@ -545,6 +534,12 @@ async def status(turn: Turn, command: Command) -> Sequence[Reply]:
             if participant.status == "started":
                 started[area] += 1
             outstanding.setdefault(area, []).append(member.display_name)
+    for unnamed in await turn.uow.checkins.unnamed_participants(cycle.id):
+        # Someone in this anonymous cycle erased their data: counted, never listed.
+        area = areas.get(unnamed.area_id, "No area")
+        invited[area] += 1
+        done[area] += unnamed.status == "done"
+        started[area] += unnamed.status == "started"
     facts = tuple(
         (
             area,

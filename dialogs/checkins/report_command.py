@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from dialogs.checkins import reports
 from dialogs.checkins.actions import MAX_ACTION
 from dialogs.checkins.report_data import ActionProgress, Answer, CycleFacts, ReportData
-from dialogs.outbox import Kind, ToMember, queue
+from dialogs.outbox import privately
 from dialogs.parser import Command
 from dialogs.turn import Refusal, Turn
 from dialogs.views import (
@@ -27,7 +27,6 @@ from dialogs.views import (
     Reply,
     Tone,
     View,
-    text_reply,
 )
 from storage.models import Cycle, Export
 from storage.repositories import UnitOfWork
@@ -61,6 +60,12 @@ async def report_data(
         area = names.get(participant.area_id, "No area")
         invited[area] += 1
         if participant.answered:
+            responded[area] += 1
+    # Those nobody may name any more still count, as they did when the report was first read.
+    for unnamed in await uow.checkins.unnamed_participants(cycle.id):
+        area = names.get(unnamed.area_id, "No area")
+        invited[area] += 1
+        if unnamed.answered:
             responded[area] += 1
     answers = tuple(
         Answer(
@@ -145,21 +150,11 @@ async def _reporting_cycle(turn: Turn, command: Command) -> tuple[Cycle, str | N
 
 async def _in_private(turn: Turn, cycle: Cycle, view: View, what: str) -> Sequence[Reply]:
     """Answers are only shown in private: asked for in a channel, it goes to the asker's DM."""
-    if turn.message.is_direct:
-        return (Reply(view),)
-    await queue(
-        turn.uow,
-        key=f"{what}:{cycle.id}:member:{turn.member.id}:{turn.now.timestamp():.0f}",
-        kind=Kind.NOTICE,
-        to=ToMember(turn.member.id),
-        view=view,
-        due_at=turn.now,
-        now=turn.now,
-    )
-    return (
-        text_reply(
-            "Reports hold members' answers, so I've sent it to you privately.", private=True
-        ),
+    return await privately(
+        turn,
+        view,
+        key=f"{what}:{cycle.id}:member:{turn.member.id}",
+        note="Reports hold members' answers, so I've sent it to you privately.",
     )
 
 
@@ -268,16 +263,8 @@ async def _export(turn: Turn, data: ReportData, fmt: str, area: str | None) -> V
     # (docs/benchmarks.md, acks during reports). ReportData is frozen and each render builds
     # its own document or figure, so nothing is shared with the loop.
     payload = await asyncio.to_thread(_render, data, fmt, area)
-    export = Export(
-        token=secrets.token_urlsafe(32),
-        member_id=turn.member.id,
-        filename=f"{stem}.{fmt}",
-        media_type=MEDIA_TYPES[fmt],
-        data=payload,
-        created_at=turn.now,
-        expires_at=turn.now + EXPORT_LIFETIME,
-    )
-    await turn.uow.exports.add(export)
+    filename = f"{stem}.{fmt}"
+    url = await offer_download(turn, filename=filename, media_type=MEDIA_TYPES[fmt], data=payload)
     await turn.uow.audit.record(
         actor=turn.member,
         action="report exported",
@@ -285,7 +272,6 @@ async def _export(turn: Turn, data: ReportData, fmt: str, area: str | None) -> V
         detail={"cycle": data.cycle.id, "format": fmt, "area": area},
         now=turn.now,
     )
-    url = f"{turn.partnership.public_url}/exports/{export.token}"
     blocks: list = []
     if fmt == "png":
         blocks.append(
@@ -296,10 +282,26 @@ async def _export(turn: Turn, data: ReportData, fmt: str, area: str | None) -> V
             )
         )
     blocks += [
-        Paragraph(f"{export.filename} is ready; the link works for 24 hours."),
+        Paragraph(f"{filename} is ready; the link works for 24 hours."),
         Actions((Button(f"Download {fmt.upper()}", "", ButtonStyle.PRIMARY, url=url),)),
     ]
-    return View(summary=f"{export.filename}: {url}", blocks=tuple(blocks))
+    return View(summary=f"{filename}: {url}", blocks=tuple(blocks))
+
+
+async def offer_download(turn: Turn, *, filename: str, media_type: str, data: bytes) -> str:
+    """Keep ``data`` for a day behind an unguessable link (the ``exports`` table), for the
+    member who asked; returns the link."""
+    export = Export(
+        token=secrets.token_urlsafe(32),
+        member_id=turn.member.id,
+        filename=filename,
+        media_type=media_type,
+        data=data,
+        created_at=turn.now,
+        expires_at=turn.now + EXPORT_LIFETIME,
+    )
+    await turn.uow.exports.add(export)
+    return f"{turn.partnership.public_url}/exports/{export.token}"
 
 
 def _render(data: ReportData, fmt: str, area: str | None) -> bytes:

@@ -674,18 +674,23 @@ async def attend(turn: Turn, command: Command) -> Sequence[Reply]:
 async def attendance(turn: Turn, command: Command) -> Sequence[Reply]:
     meeting = await _meeting(turn, command.get("id"))
     attendees = await turn.uow.meetings.attendees(meeting.id)
+    # People who have since erased their data still count, by area and organisation, unnamed.
+    unnamed = await turn.uow.meetings.unnamed_attendees(meeting.id)
     zone = await turn.zone_name()
-    total = len(attendees)
-    organisations = {a.organisation for a in attendees if a.organisation}
+    total = len(attendees) + len(unnamed)
+    organisations = {a.organisation for a in attendees if a.organisation} | {
+        organisation for _, organisation in unnamed if organisation
+    }
     headline = (
         f"{_plural(total, 'partner')} attended {meeting.title} "
         f"({times.local_day(meeting.starts_at, zone)})"
         + (f", from {_plural(len(organisations), 'organisation')}." if organisations else ".")
     )
-    by_area = Counter(a.area or "No area" for a in attendees)
-    by_org = Counter(a.organisation or "No organisation" for a in attendees)
+    places = [(a.area, a.organisation) for a in attendees] + unnamed
+    by_area = Counter(area or "No area" for area, _ in places)
+    by_org = Counter(organisation or "No organisation" for _, organisation in places)
     blocks: list = [Heading(f"Attendance: {meeting.title}"), Paragraph(headline, Tone.STRONG)]
-    if attendees:
+    if places:
         blocks += [
             Paragraph("By area", Tone.STRONG),
             Facts(tuple((name, str(count)) for name, count in sorted(by_area.items()))),
@@ -700,6 +705,14 @@ async def attendance(turn: Turn, command: Command) -> Sequence[Reply]:
                         f"{a.name} - {a.area or 'no area'} - {a.organisation or 'no organisation'}"
                         + (" (marked by a coordinator)" if a.marked_by_other else "")
                         for a in attendees
+                    )
+                    + (
+                        (
+                            f"and {len(unnamed)} more who "
+                            f"{'has' if len(unnamed) == 1 else 'have'} since erased their data",
+                        )
+                        if unnamed
+                        else ()
                     )
                 ),
             ]

@@ -12,6 +12,7 @@ def test_defaults_from_an_empty_environment():
     assert settings.slack_enabled is False
     assert settings.teams_enabled is True  # the local emulator needs no credentials
     assert settings.slack_api_url == "https://slack.com/api/"
+    assert (settings.retention_months, settings.privacy_contact) == (0, "")  # keep everything
 
 
 def test_reads_every_variable_from_the_given_environment():
@@ -24,6 +25,8 @@ def test_reads_every_variable_from_the_given_environment():
             "PARTNERBOT_SLACK_SIGNING_SECRET": "s",
             "PARTNERBOT_SLACK_BOT_TOKEN": "xoxb-1",
             "PARTNERBOT_SLACK_API_URL": "http://127.0.0.1:9/api",
+            "PARTNERBOT_RETENTION_MONTHS": "24",
+            "PARTNERBOT_PRIVACY_CONTACT": "dpo@council.example",
             "UNRELATED": "x",
         }
     )
@@ -31,6 +34,7 @@ def test_reads_every_variable_from_the_given_environment():
     assert settings.admins == ("U1", "29:abc")
     assert settings.slack_enabled
     assert settings.slack_api_url == "http://127.0.0.1:9/api/"
+    assert (settings.retention_months, settings.privacy_contact) == (24, "dpo@council.example")
 
 
 @pytest.mark.parametrize(
@@ -39,6 +43,8 @@ def test_reads_every_variable_from_the_given_environment():
         ({"PARTNERBOT_PORT": "eighty"}, "PARTNERBOT_PORT"),
         ({"PARTNERBOT_TIMEZONE": "Mars/Olympus"}, "PARTNERBOT_TIMEZONE"),
         ({"PARTNERBOT_ENV": "staging"}, "PARTNERBOT_ENV"),
+        ({"PARTNERBOT_RETENTION_MONTHS": "-1"}, "PARTNERBOT_RETENTION_MONTHS"),
+        ({"PARTNERBOT_RETENTION_MONTHS": "two years"}, "PARTNERBOT_RETENTION_MONTHS"),
     ],
 )
 def test_bad_values_name_the_variable(variables, named):

@@ -146,9 +146,18 @@ async def test_help_lists_topics_and_commands(core):
     assert "There's no help topic `cooking`." in await say(core, ANN, "help cooking")
 
 
-async def test_later_features_answer_plainly(core):
+async def test_every_command_has_a_handler_and_a_missing_one_answers_plainly(core, store):
+    from dialogs.core import default_handlers
+    from dialogs.grammar import COMMANDS
+
+    assert [spec.name for spec in COMMANDS if spec.path not in default_handlers()] == []
     assert "I don't know the command `zzz`. Try `help`." in await say(core, ANN, "zzz")
-    answer = await say(core, ANN, "mydata export")
+    # A build that leaves a command out (a deployment switching one off) says so.
+    handlers = {k: v for k, v in default_handlers().items() if k != ("mydata", "export")}
+    trimmed = Partnerbot(
+        store, Partnership(first_contact_becomes_coordinator=True), handlers=handlers
+    )
+    answer = await say(trimmed, ANN, "mydata export")
     assert "`mydata export` is part of partnerbot's design but isn't switched on" in answer
 
 

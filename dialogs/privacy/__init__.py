@@ -1,0 +1,2 @@
+"""Data protection: a member's copy of their data, erasure, retention, the privacy notice, and
+risks to delivery."""
