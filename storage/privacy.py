@@ -60,11 +60,24 @@ from storage.practice import DRAFT
 
 # What a sent message's stored content becomes once it may no longer be kept.
 FORGOTTEN_VIEW: dict[str, Any] = {"summary": "(removed: no longer kept)", "blocks": []}
+# The key, in an audit event's detail, of the member an event was about before they were erased.
+ERASED_MEMBER = "erased member"
 _FINISHED = (Status.SENT, Status.SKIPPED, Status.FAILED, Status.CANCELLED)
 
 
 def _random_id() -> str:
     return uuid.uuid4().hex
+
+
+def _unnamed(participant: Participant) -> UnnamedParticipant:
+    """A participant as a count: their area, how far they got, and nothing of who."""
+    return UnnamedParticipant(
+        id=_random_id(),
+        cycle_id=participant.cycle_id,
+        area_id=participant.area_id,
+        status=participant.status,
+        answered=len(participant.answered or ()),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +139,14 @@ class PrivacyRepository:
     async def _pairs(self, statement: Any) -> list[Any]:
         return [tuple(row) for row in await self._session.execute(statement)]
 
+    async def _with(
+        self, model: Any, parent: Any, link: Any, where: Any, *order: Any
+    ) -> list[tuple[Any, Any]]:
+        """Rows of ``model`` matching ``where``, each with the ``parent`` row ``link`` names."""
+        return await self._pairs(
+            select(model, parent).join(parent, parent.id == link).where(where).order_by(*order)
+        )
+
     async def _names(self, model: type[Area] | type[Organisation]) -> dict[int, str]:
         rows = await self._session.execute(select(model.id, model.name))
         return {row_id: name for row_id, name in rows}
@@ -178,29 +199,30 @@ class PrivacyRepository:
             expertise=await self._all(
                 select(Expertise).where(Expertise.member_id == m).order_by(Expertise.topic_key)
             ),
-            participations=await self._pairs(
-                select(Participant, Cycle)
-                .join(Cycle, Cycle.id == Participant.cycle_id)
-                .where(Participant.member_id == m)
-                .order_by(Cycle.id)
+            participations=await self._with(
+                Participant, Cycle, Participant.cycle_id, Participant.member_id == m, Cycle.id
             ),
-            answers=await self._pairs(
-                select(Response, Cycle)
-                .join(Cycle, Cycle.id == Response.cycle_id)
-                .where(Response.member_id == m)
-                .order_by(Cycle.id, Response.question)
+            answers=await self._with(
+                Response,
+                Cycle,
+                Response.cycle_id,
+                Response.member_id == m,
+                Cycle.id,
+                Response.question,
             ),
-            rsvps=await self._pairs(
-                select(MeetingRsvp, Meeting)
-                .join(Meeting, Meeting.id == MeetingRsvp.meeting_id)
-                .where(MeetingRsvp.member_id == m)
-                .order_by(Meeting.starts_at)
+            rsvps=await self._with(
+                MeetingRsvp,
+                Meeting,
+                MeetingRsvp.meeting_id,
+                MeetingRsvp.member_id == m,
+                Meeting.starts_at,
             ),
-            attendance=await self._pairs(
-                select(MeetingAttendance, Meeting)
-                .join(Meeting, Meeting.id == MeetingAttendance.meeting_id)
-                .where(MeetingAttendance.member_id == m)
-                .order_by(Meeting.starts_at)
+            attendance=await self._with(
+                MeetingAttendance,
+                Meeting,
+                MeetingAttendance.meeting_id,
+                MeetingAttendance.member_id == m,
+                Meeting.starts_at,
             ),
             practice=records,
             tags=tags,
@@ -246,15 +268,7 @@ class PrivacyRepository:
             .where(Participant.member_id == m)
         )
         session.add_all(
-            UnnamedParticipant(
-                id=_random_id(),
-                cycle_id=participant.cycle_id,
-                area_id=participant.area_id,
-                status=participant.status,
-                answered=len(participant.answered or ()),
-            )
-            for participant, anonymous in participations
-            if anonymous
+            _unnamed(participant) for participant, anonymous in participations if anonymous
         )
         counts["check-in participations"] = len(participations)
         await session.execute(delete(Participant).where(Participant.member_id == m))
@@ -349,6 +363,12 @@ class PrivacyRepository:
             for name in sorted(names, key=len, reverse=True):
                 subject = subject.replace(name, f"member {m}")
             event.subject = subject if subject != event.subject else f"about member {m}"
+            # No longer "about" a member: SQLite may give a newcomer the same id, and their copy
+            # of their data must not take in this history.
+            event.detail = {
+                **{k: v for k, v in event.detail.items() if k != "member"},
+                ERASED_MEMBER: m,
+            }
 
         for model, column in (
             (Identity, Identity.member_id),
@@ -404,16 +424,7 @@ class PrivacyRepository:
             participants = await self._all(
                 select(Participant).where(Participant.cycle_id == cycle.id)
             )
-            session.add_all(
-                UnnamedParticipant(
-                    id=_random_id(),
-                    cycle_id=cycle.id,
-                    area_id=p.area_id,
-                    status=p.status,
-                    answered=len(p.answered or ()),
-                )
-                for p in participants
-            )
+            session.add_all(_unnamed(participant) for participant in participants)
             await session.execute(delete(Participant).where(Participant.cycle_id == cycle.id))
             cycle.answers_expired_at = now
         messages = await self._count_and(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from dialogs.grammar import Role
 from storage.models import Cycle, Member
-from storage.privacy import Expiry
+from storage.privacy import ERASED_MEMBER, Expiry
 from storage.repositories import UnitOfWork
 
 if TYPE_CHECKING:
@@ -47,31 +47,15 @@ def _framework_facts(cycle: Cycle, frameworks: Mapping[str, Framework]) -> dict[
     }
 
 
-def _question_text(framework: Framework | None, number: int) -> str | None:
-    if framework is None:
+def _text_of(framework: Framework | None, kind: str, key: Any) -> str | None:
+    """A question's or prompt's text, or a level's label, while the framework (still) has it."""
+    if framework is None or key is None:
         return None
     try:
-        return framework.question(number).text
+        found = getattr(framework, kind)(key)
     except KeyError:
         return None
-
-
-def _rating_label(framework: Framework | None, rating: int | None) -> str | None:
-    if framework is None or rating is None:
-        return None
-    try:
-        return framework.level(rating).label
-    except KeyError:
-        return None
-
-
-def _prompt_text(framework: Framework | None, key: str) -> str | None:
-    if framework is None:
-        return None
-    try:
-        return framework.prompt(key).text
-    except KeyError:
-        return None
+    return found.label if kind == "level" else found.text
 
 
 def _private_account(reference: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -104,13 +88,13 @@ async def my_data(
             {
                 **_framework_facts(cycle, frameworks),
                 "question": response.question,
-                "question_text": _question_text(framework, response.question),
+                "question_text": _text_of(framework, "question", response.question),
                 "area": areas.get(response.area_id) if response.area_id else None,
                 "rating": response.rating,
-                "rating_label": _rating_label(framework, response.rating),
+                "rating_label": _text_of(framework, "level", response.rating),
                 "skipped": response.skipped,
                 "written": [
-                    {"prompt": key, "prompt_text": _prompt_text(framework, key), "text": text}
+                    {"prompt": key, "prompt_text": _text_of(framework, "prompt", key), "text": text}
                     for key, text in (response.texts or {}).items()
                 ],
                 "first_saved": _when(response.created_at),
@@ -305,7 +289,7 @@ async def erase(uow: UnitOfWork, member: Member, *, now: datetime) -> dict[str, 
         actor=None,
         action="data erased",
         subject=f"member {member_id}, at their own request",
-        detail={"member": member_id, "rows": counts},
+        detail={ERASED_MEMBER: member_id, "rows": counts},
         now=now,
     )
     return counts

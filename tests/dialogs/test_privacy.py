@@ -301,9 +301,14 @@ async def test_erasure_deletes_the_person_and_keeps_the_anonymous_report_as_it_w
     erased = events[-1]
     assert (erased.action, erased.actor_name) == ("data erased", "partnerbot")
     assert erased.subject == f"member {bob}, at their own request"
-    assert erased.detail["member"] == bob and erased.detail["rows"]["named answers"] == 1
+    assert erased.detail["erased member"] == bob
+    assert erased.detail["rows"]["named answers"] == 1
     subjects = [event.subject for event in events]
     assert f"member {bob} is now a manager" in subjects
+    [role] = [event for event in events if event.subject == f"member {bob} is now a manager"]
+    # Nothing is "about" his number any more (SQLite can give it to a newcomer).
+    assert role.detail == {"role": "manager", "erased member": bob}
+    assert not any(event.detail.get("member") == bob for event in events)
     assert not any("Bob" in subject for subject in subjects)
     trail = await say(core, ANN, 'audit action="data erased"')
     assert f"partnerbot - data erased: member {bob}, at their own request" in trail
