@@ -3,7 +3,7 @@ period leaves behind (check-in participants, meeting attendance), and when a cyc
 were taken out under the retention setting.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-24 10:00:00
 """
 
