@@ -52,6 +52,7 @@ from storage.models import (
     Response,
     Risk,
     Role,
+    SlackInstallation,
     UnnamedAttendance,
     UnnamedParticipant,
 )
@@ -59,6 +60,7 @@ from storage.outbox import Status
 from storage.practice import DRAFT
 
 # What a sent message's stored content becomes once it may no longer be kept.
+ERASED_INSTALLER = "erased"
 FORGOTTEN_VIEW: dict[str, Any] = {"summary": "(removed: no longer kept)", "blocks": []}
 # The key, in an audit event's detail, of the member an event was about before they were erased.
 ERASED_MEMBER = "erased member"
@@ -370,6 +372,30 @@ class PrivacyRepository:
                 ERASED_MEMBER: m,
             }
 
+        # An installer of the Slack app is named on its installation row; the row (the
+        # workspace's bot token) stays, without them and without any user token they granted.
+        for platform, tenant_id, user_id in await self._pairs(
+            select(Identity.platform, Identity.tenant_id, Identity.user_id).where(
+                Identity.member_id == m
+            )
+        ):
+            if platform == "slack":
+                counts["Slack installations without installer"] = counts.get(
+                    "Slack installations without installer", 0
+                ) + await self._count_and(
+                    update(SlackInstallation)
+                    .where(
+                        SlackInstallation.team_id == tenant_id,
+                        SlackInstallation.user_id == user_id,
+                    )
+                    .values(
+                        user_id=ERASED_INSTALLER,
+                        user_token=None,
+                        user_scopes=None,
+                        user_refresh_token=None,
+                        user_token_expires_at=None,
+                    )
+                )
         for model, column in (
             (Identity, Identity.member_id),
             (Role, Role.member_id),

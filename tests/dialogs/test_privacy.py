@@ -31,6 +31,7 @@ from storage.models import (
     Response,
     Risk,
     Role,
+    SlackInstallation,
     UnnamedAttendance,
     UnnamedParticipant,
 )
@@ -515,3 +516,25 @@ async def test_a_bad_risk_gets_its_usage_and_saves_nothing(core, store, text, pr
     assert "Usage: risk <description of the risk>" in answer
     assert await count(store, Risk) == 0
     assert await count(store, OutboxMessage, OutboxMessage.kind == "risk.alert") == 0
+
+
+async def test_an_installer_of_the_slack_app_is_taken_off_its_installation(core, store, clock):
+    async with store.unit() as uow:
+        await uow.slack_installs.save_installation(
+            {
+                "client_id": "111.222",
+                "app_id": "A1",
+                "team_id": "T1",
+                "bot_token": "ciphertext-of-the-bot-token",
+                "user_id": BOB.user_id,
+                "user_token": "ciphertext-of-bobs-user-token",
+                "user_scopes": "search:read",
+                "installed_at": clock(),
+            }
+        )
+    await say(core, BOB, "mydata delete confirm", form={})
+    async with store.unit() as uow:
+        [row] = (await uow.session.execute(select(SlackInstallation))).scalars().all()
+    # The workspace keeps its bot; the person who installed it is no longer named on it.
+    assert (row.team_id, row.bot_token) == ("T1", "ciphertext-of-the-bot-token")
+    assert (row.user_id, row.user_token, row.user_scopes) == ("erased", None, None)
