@@ -115,6 +115,15 @@ async def answer(fake: FakeSlack, name: str, expected: str) -> str:
             await fake.wait_for(f"response/{name}", count=len(calls) + 1, within=20)
 
 
+def invitations(fake: FakeSlack) -> list[str]:
+    """The channels the check-in invitation was posted to, once per post."""
+    return [
+        call.body["channel"]
+        for call in fake.calls_to("chat.postMessage")
+        if (call.body.get("text") or "").startswith("Partnership check-in:")
+    ]
+
+
 async def test_two_web_replicas_and_a_worker_on_one_postgresql(postgres, fake_slack, tmp_path):
     if postgres is None:
         pytest.skip("PARTNERBOT_TEST_POSTGRES_URL is not set")
@@ -167,9 +176,10 @@ async def test_two_web_replicas_and_a_worker_on_one_postgresql(postgres, fake_sl
             assert status == 200
             await answer(fake_slack, f"r{n}", expected)
 
-        # The worker sends the three invitations privately.
+        # The worker sends the three invitations privately (and the weekly cadence warning
+        # for the new area to its coordinators, whenever its job runs).
         async with asyncio.timeout(30):
-            while len({c.body["channel"] for c in fake_slack.calls_to("chat.postMessage")}) < 3:
+            while len(invitations(fake_slack)) < 3:
                 await fake_slack.wait_for(
                     "chat.postMessage",
                     count=len(fake_slack.calls_to("chat.postMessage")) + 1,
@@ -179,8 +189,7 @@ async def test_two_web_replicas_and_a_worker_on_one_postgresql(postgres, fake_sl
         codes = await processes.stop()
     assert codes == {"web1": 0, "web2": 0, "worker": 0}, {n: processes.log(n) for n in codes}
 
-    posts = Counter(call.body["channel"] for call in fake_slack.calls_to("chat.postMessage"))
-    assert posts == {f"D{user}": 1 for user in (ADMIN, "U2", "U3")}  # once each, nothing twice
+    assert Counter(invitations(fake_slack)) == {f"D{user}": 1 for user in (ADMIN, "U2", "U3")}
     store = Store(create_engine(database_url))
     try:
         async with store.unit() as uow:
@@ -188,7 +197,12 @@ async def test_two_web_replicas_and_a_worker_on_one_postgresql(postgres, fake_sl
     finally:
         await store.close()
     sent = [row for row in rows if row.status == Status.SENT]
-    assert len(sent) == 3 and all(row.key.endswith(":invite") for row in sent)
+    assert len([row for row in sent if row.key.endswith(":invite")]) == 3
+    # Nothing twice: one post for each message sent, invitations and cadence warnings alike.
+    assert len(fake_slack.calls_to("chat.postMessage")) == len(sent)
+    assert all(
+        row.key.endswith(":invite") or row.key.startswith("meeting:cadence:") for row in sent
+    )
     assert {row.status for row in rows if row not in sent} <= {Status.PENDING}  # later nudges
     # Only the worker sent: its log says so, the replicas' do not.
     assert "dispatched: " in processes.log("worker")
