@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from dialogs import audit, permissions
 from dialogs import help as help_
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 FIRST_COORDINATOR = "first_coordinator"
+CONVERSATION_RECHECK = timedelta(minutes=1)
+MAX_CONVERSATIONS_SEEN = 10_000
 # "Last seen" only orders a member's identities (the most recently active is written to first):
 # to the minute is enough, and a busy member's every message then costs no UPDATE (one ORM
 # write is about as much CPU as a whole Teams turn; ../shared/PERFORMANCE.md).
@@ -68,6 +71,10 @@ class Partnerbot:
         self._partnership = partnership
         self._clock = clock
         self._handlers = dict(default_handlers() if handlers is None else handlers)
+        self._first_claimed = False  # the first-contact coordinator exists (development)
+        # Channels found saved with the reference a message carries, and when: for a minute
+        # their messages don't look them up again (only a row already committed is trusted).
+        self._conversations_seen: dict[tuple[str, str, str], tuple[datetime, Any]] = {}
 
     @property
     def store(self) -> Store:
@@ -152,9 +159,11 @@ class Partnerbot:
         self, uow: UnitOfWork, message: IncomingMessage, now: datetime
     ) -> tuple[Member, tuple[Reply, ...]]:
         sender = message.sender
-        identity = await uow.members.identity(sender.platform, sender.tenant_id, sender.user_id)
+        known = await uow.members.identity_and_member(
+            sender.platform, sender.tenant_id, sender.user_id
+        )
         greeting: tuple[Reply, ...] = ()
-        if identity is None:
+        if known is None:
             member, identity = await uow.members.register(
                 platform=sender.platform,
                 tenant_id=sender.tenant_id,
@@ -169,8 +178,7 @@ class Partnerbot:
                 ),
             )
         else:
-            member = await uow.members.get(identity.member_id)
-            assert member is not None
+            identity, member = known
             if sender.display_name and identity.display_name != sender.display_name:
                 identity.display_name = sender.display_name
             if sender.display_name and member.display_name == sender.user_id:
@@ -190,12 +198,24 @@ class Partnerbot:
     ) -> None:
         if address.is_private:
             return
+        key = (address.platform, address.tenant_id, address.conversation_id)
+        seen = self._conversations_seen.get(key)
+        if (
+            seen is not None
+            and now - seen[0] < CONVERSATION_RECHECK
+            and (not address.reference or seen[1] == address.reference)
+        ):
+            return  # saved as it is, a moment ago: every message in a channel would ask again
         known = await uow.conversations.find(
             address.platform, address.tenant_id, address.conversation_id
         )
-        if known is None or (
-            address.reference and known.conversation_reference != address.reference
+        if known is not None and (
+            not address.reference or known.conversation_reference == address.reference
         ):
+            if len(self._conversations_seen) >= MAX_CONVERSATIONS_SEEN:
+                self._conversations_seen.clear()
+            self._conversations_seen[key] = (now, known.conversation_reference)
+        else:
             await uow.conversations.remember(
                 platform=address.platform,
                 tenant_id=address.tenant_id,
@@ -218,11 +238,13 @@ class Partnerbot:
         if sender.user_id in self._partnership.admins:
             await uow.members.grant(member.id, Role.COORDINATOR, now=now)
             return coordinator, False
-        if self._partnership.first_contact_becomes_coordinator and await uow.meta.claim(
-            FIRST_COORDINATOR, str(member.id)
-        ):
+        if not self._partnership.first_contact_becomes_coordinator or self._first_claimed:
+            return roles, False
+        if await uow.meta.claim(FIRST_COORDINATOR, str(member.id)):
             await uow.members.grant(member.id, Role.COORDINATOR, now=now)
             return coordinator, True
+        # Somebody was first, for good: no turn of this process needs to try again (a write).
+        self._first_claimed = True
         return roles, False
 
     async def run_jobs(self, now: datetime) -> None:
