@@ -21,7 +21,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import ClientError, web
+from aiohttp import ClientError, ClientSession, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -32,6 +32,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack_blocks import (
     form_command,
@@ -200,6 +201,7 @@ class SlackEdge:
     def __init__(self, core: Partnerbot) -> None:
         self._core = core
         self._names = UserNames()
+        self._responses = ResponseSession()
         self._work: set[asyncio.Task[None]] = set()
 
     # -- ack, then the work in a task of its own ------------------------------------------------
@@ -223,6 +225,7 @@ class SlackEdge:
         """Let the work already acked finish (shutting down)."""
         if self._work:
             await asyncio.wait(set(self._work), timeout=grace)
+        await self._responses.close()
 
     async def ack_command(
         self,
@@ -311,7 +314,9 @@ class SlackEdge:
                 client, reply, trigger_id=command.get("trigger_id"), conversation=conversation
             ):
                 continue
-            await respond_reply(respond, client, reply, user_id=user_id)
+            await respond_reply(
+                respond, client, reply, user_id=user_id, session=self._responses.get()
+            )
 
     async def on_mention(
         self,
@@ -441,7 +446,9 @@ class SlackEdge:
             if in_dm or respond.response_url is None:
                 await post_reply(client, reply, channel=conversation.conversation_id)
             else:
-                await respond_reply(respond, client, reply, user_id=user_id)
+                await respond_reply(
+                    respond, client, reply, user_id=user_id, session=self._responses.get()
+                )
 
     async def on_link(self, ack: Any) -> None:
         # The browser opens the link; there is nothing to run, but Slack wants its ack.
@@ -514,7 +521,9 @@ class SlackEdge:
             if respond.response_url is None:
                 await post_reply(client, reply, channel=conversation.conversation_id)
             else:
-                await respond_reply(respond, client, reply, user_id=user_id)
+                await respond_reply(
+                    respond, client, reply, user_id=user_id, session=self._responses.get()
+                )
 
     async def on_form_submit(
         self,
@@ -740,11 +749,16 @@ async def post_reply(
 
 
 async def respond_reply(
-    respond: AsyncRespond, client: AsyncWebClient, reply: Reply, *, user_id: str
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    reply: Reply,
+    *,
+    user_id: str,
+    session: ClientSession,
 ) -> None:
     """Send one reply through the response_url, seen only by the member who asked, then upload
     its charts where only they see them too."""
-    if await _respond(respond, reply):
+    if await _respond(respond, reply, session):
         await _upload_privately(client, reply.view, user_id=user_id)
 
 
@@ -807,10 +821,35 @@ async def _post(method: Any, reply: Reply, **arguments: Any) -> bool:
     return False
 
 
-async def _respond(respond: AsyncRespond, reply: Reply) -> bool:
+class ResponseSession:
+    """One aiohttp session for every reply to a response_url, the edge's. bolt's ``respond``
+    opens and closes a session of its own per reply (a new connection each time, a large part
+    of the CPU of a Slack ``help`` after its ack)."""
+
+    def __init__(self) -> None:
+        self._session: ClientSession | None = None
+
+    def get(self) -> ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+
+async def _respond(respond: AsyncRespond, reply: Reply, session: ClientSession) -> bool:
     """Send one reply through the response_url; whether it was taken."""
+    if respond.response_url is None:
+        logger.error("a reply had no response_url to go to")
+        return False
+    webhook = AsyncWebhookClient(
+        respond.response_url, session=session, proxy=respond.proxy, ssl=respond.ssl
+    )
     try:
-        response = await respond(
+        response = await webhook.send(
             text=render_fallback(reply.view),
             blocks=render_blocks(reply.view) or None,
             response_type="ephemeral",

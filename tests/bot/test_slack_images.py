@@ -13,7 +13,7 @@ import pytest
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import post_reply, respond_reply
+from bot.slack import ResponseSession, post_reply, respond_reply
 from dialogs.views import Heading, Image, Paragraph, Reply, View, text_reply
 from tests.bot.fake_slack import TOKEN, Call, FakeSlack
 
@@ -122,7 +122,11 @@ async def test_a_private_chart_goes_to_the_members_dm_not_the_channel(fake_slack
 async def test_a_reply_on_the_response_url_sends_its_charts_to_the_members_dm(fake_slack, client):
     respond = AsyncRespond(response_url=fake_slack.response_url("r1"))
 
-    await respond_reply(respond, client, REPORT, user_id="U1")
+    responses = ResponseSession()
+    try:
+        await respond_reply(respond, client, REPORT, user_id="U1", session=responses.get())
+    finally:
+        await responses.close()
 
     (answer,) = fake_slack.calls_to("response/r1")
     assert answer.body["response_type"] == "ephemeral"
