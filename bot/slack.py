@@ -67,6 +67,8 @@ MAX_ALT_TEXT = 1000
 # the callback id of every modal the bot opens for a form.
 SAVE_SHORTCUT = "save_to_practice"
 FORM_CALLBACK = "partnerbot_form"
+# Turns after their acks running at once; the rest wait their turn (in order).
+WORK_AT_ONCE = 16
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 
 
@@ -203,13 +205,24 @@ class SlackEdge:
         self._names = UserNames()
         self._responses = ResponseSession()
         self._work: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(WORK_AT_ONCE)
 
     # -- ack, then the work in a task of its own ------------------------------------------------
 
     def later(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+        task = asyncio.create_task(self._in_turn(work))
         self._work.add(task)
         task.add_done_callback(self._done)
+
+    async def _in_turn(self, work: Coroutine[Any, Any, None]) -> None:
+        # A bounded number at once, first come first served: under a burst the acks still go
+        # out at once, and the replies come back in order instead of thousands of half-done
+        # turns each holding a session and its rows.
+        try:
+            async with self._slots:
+                await work
+        finally:
+            work.close()  # one still waiting when the server stops is dropped, not left unawaited
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._work.discard(task)

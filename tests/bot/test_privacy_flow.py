@@ -74,7 +74,9 @@ async def test_slack_member_reports_a_risk_exports_and_erases_their_data(
         )
         return await until(lambda: posted_to(fake_slack, "D2")[before:])
 
+    # His first message: the welcome, then the answer; wait for both before he goes on.
     await ben_says("me area Marr")
+    await until(lambda: any("now in Marr" in c.body["text"] for c in posted_to(fake_slack, "D2")))
     [thanks] = await ben_says(f"risk {RISK}")
     assert "Thank you: risk 1 is sent privately to your coordinator" in thanks.body["text"]
     # The coordinator has no programme manager above her: the alert comes to her DM.
