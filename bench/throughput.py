@@ -494,6 +494,10 @@ async def measure(
         state = await before() if before else None
         cpu = target.cpu_seconds()
         run = await wrk(target.url + path, script, seconds=seconds, core=core)
+        if not run.requests:
+            raise SystemExit(
+                f"wrk completed no request to {path} in {seconds} s: is the machine busy?"
+            )
         if after is not None:
             run.extra.update(await after(state, run))
         # After the backlog (Slack's work after the ack) is delivered: the whole cost.
