@@ -188,7 +188,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         ("checkin", "remind"),
-        "nudge members who haven't finished",
+        "nudge now who hasn't finished (nudged anyway 7 and 2 days before close)",
         "checkin",
         who=Who.COORDINATORS,
     ),

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dialogs.checkins import views
-from dialogs.outbox import Kind, ToMember, cancel, privately, queue
+from dialogs.outbox import MAX_LATENESS, Kind, ToMember, cancel, privately, queue
 from dialogs.parser import Command, UsageError, parse
 from dialogs.turn import Refusal, Turn
 from dialogs.views import BulletList, Facts, Heading, Paragraph, Reply, Tone, View, text_reply
@@ -55,6 +55,13 @@ def at_local(day: date, clock_time: time, zone: str) -> datetime:
 
 def _nudge_prefix(cycle_id: int, member_id: int) -> str:
     return f"checkin:{cycle_id}:member:{member_id}:nudge"
+
+
+def nudge_day(closes_on: date, before: timedelta) -> date:
+    """The day of the nudge ``before`` the closing day: a weekday, so a Saturday or Sunday
+    moves to the Friday before (nobody reads a nudge at the weekend)."""
+    day = closes_on - before
+    return day - timedelta(days=max(0, day.weekday() - 4))
 
 
 async def _open_cycle_for(turn: Turn) -> tuple[Cycle, Participant] | None:
@@ -184,20 +191,6 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
             now=turn.now,
             not_after=closes_at,
         )
-        closes_local = closes_at.astimezone(ZoneInfo(member_zone)).date()
-        for offset in NUDGE_OFFSETS:
-            due = at_local(closes_local - offset, NUDGE_LOCAL_TIME, member_zone)
-            if due > turn.now:
-                await queue(
-                    uow,
-                    key=f"{_nudge_prefix(cycle.id, member.id)}:{offset.days}d",
-                    kind=Kind.CHECKIN_NUDGE,
-                    to=ToMember(member.id),
-                    view=views.reminder(framework, cycle, member_zone, 0),
-                    due_at=due,
-                    now=turn.now,
-                    not_after=closes_at,
-                )
     unplaced = await uow.members.count() - sum((await uow.areas.member_counts()).values())
     lines = [
         f"Opened {framework.short_title} (questions {', '.join(map(str, cycle.questions))}) "
@@ -673,6 +666,43 @@ async def close_due(uow: UnitOfWork, now: datetime) -> int:
             )
         closed += 1
     return closed
+
+
+async def queue_nudges(
+    uow: UnitOfWork, now: datetime, *, frameworks: Mapping[str, Framework], default_zone: str
+) -> int:
+    """The scheduled job: on each nudge day (7 and 2 days before close, on a weekday) at 10:00
+    in each member's own zone, queue a nudge to those who haven't finished, with how far they
+    have got. Queued when it falls due, so it says where they are then; keyed, so once."""
+    queued = 0
+    cycle = await uow.checkins.open_cycle()
+    if cycle is None or cycle.framework_key not in frameworks:
+        return 0
+    framework = frameworks[cycle.framework_key]
+    for participant, member in await uow.checkins.participants(cycle.id):
+        if participant.status == "done":
+            continue
+        zone = await zone_of(uow, member, default_zone)
+        closes_on = cycle.closes_at.astimezone(ZoneInfo(zone)).date()
+        for before in NUDGE_OFFSETS:
+            due = at_local(nudge_day(closes_on, before), NUDGE_LOCAL_TIME, zone)
+            # Not for a moment before they were asked, nor hours late after a restart.
+            if not (max(cycle.opened_at, participant.invited_at) < due <= now):
+                continue
+            if now - due > MAX_LATENESS[Kind.CHECKIN_NUDGE]:
+                continue
+            if await queue(
+                uow,
+                key=f"{_nudge_prefix(cycle.id, member.id)}:{before.days}d",
+                kind=Kind.CHECKIN_NUDGE,
+                to=ToMember(member.id),
+                view=views.reminder(framework, cycle, zone, len(participant.answered)),
+                due_at=due,
+                now=now,
+                not_after=min(cycle.closes_at, due + MAX_LATENESS[Kind.CHECKIN_NUDGE]),
+            ):
+                queued += 1
+    return queued
 
 
 HANDLERS = {

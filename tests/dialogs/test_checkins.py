@@ -63,7 +63,7 @@ async def test_a_bad_start_is_refused_and_creates_nothing(core, store, command, 
     assert await outbox(store) == {}
 
 
-async def test_opening_invites_every_member_privately_and_schedules_nudges(core, store):
+async def test_opening_invites_every_member_privately(core, store):
     answer = await say(
         core, ANN, "checkin start qi-3.2 questions=1,3,4,7 areas=all closes=2026-03-31"
     )
@@ -80,11 +80,8 @@ async def test_opening_invites_every_member_privately_and_schedules_nudges(core,
         .view["summary"]
         .startswith("Partnership check-in: QI 3.2 Partnership working, 4 questions")
     )
-    # Nudges 7 and 2 days before close at 10:00 local: GMT on the 24th, BST on the 29th.
-    nudges = sorted(row.due_at for key, row in queued.items() if ":nudge:" in key)
-    assert nudges[0] == datetime(2026, 3, 24, 10, 0, tzinfo=UTC)
-    assert nudges[-1] == datetime(2026, 3, 29, 9, 0, tzinfo=UTC)
-    assert len(nudges) == 6
+    # Nudges are queued by the scheduled job when they fall due, with the progress by then.
+    assert not [key for key in queued if ":nudge:" in key]
     assert "already open" in await say(core, ANN, "checkin start qi-3.2")
 
 
@@ -136,9 +133,11 @@ async def test_a_member_answers_one_question_at_a_time_by_card_and_by_typing(cor
     edit = await replies_to(core, BOB, "checkin edit 1 1")
     choice = next(b for b in edit[0].view.blocks if isinstance(b, ChoiceInput))
     assert choice.value == "5"
-    queued = await outbox(store)
-    bob_nudges = [r for k, r in queued.items() if k.startswith("checkin:1:member:2:nudge")]
-    assert {r.status for r in bob_nudges} == {"cancelled"}
+    await core.run_jobs(datetime(2026, 3, 24, 10, 0, tzinfo=UTC))  # the 7-day nudges
+    assert sorted(await nudges(store)) == [
+        "checkin:1:member:1:nudge:7d",
+        "checkin:1:member:3:nudge:7d",
+    ]
 
 
 async def test_answers_are_private_and_checked(core, store):
@@ -175,8 +174,75 @@ async def test_coordinators_follow_up_and_close(core, store, clock):
         "checkin:1:member:3:remind:20260302T0900",
     ]
     assert "is closed: 1 of 3 members finished" in await say(core, ANN, "checkin close")
-    assert {r.status for k, r in (await outbox(store)).items() if ":nudge:" in k} == {"cancelled"}
+    assert {r.status for k, r in (await outbox(store)).items() if ":remind:" in k} == {"cancelled"}
     assert "has closed" in await say(core, BOB, "checkin answer 1 1", form={"rating": "6"})
+
+
+async def nudges(store) -> dict[str, OutboxMessage]:
+    return {key: row for key, row in (await outbox(store)).items() if ":nudge:" in key}
+
+
+async def test_nudges_fall_due_on_weekdays_at_ten_in_each_members_zone(core, store, clock):
+    await say(core, CAT, "me tz Australia/Melbourne")
+    # Closes Sunday 5 April, 23:59 in London (BST) = Monday 6 April 08:59 in Melbourne (AEST).
+    await say(core, ANN, "checkin start qi-3.2 questions=1,3,4,7 closes=2026-04-05")
+    for number in (1, 3, 4, 7):
+        await say(core, ANN, f"checkin answer 1 {number}", form={"rating": "5"})
+    await say(core, BOB, "checkin answer 1 1", form={"rating": "4"})
+    await say(core, BOB, "checkin answer 1 3", form={"rating": "4"})
+    await say(core, CAT, "checkin answer 1 1", form={"rating": "6"})
+    await core.run_jobs(clock.now)
+    assert await nudges(store) == {}
+
+    # London, 7 days before: Sunday 29 March, so Friday 27th at 10:00 GMT.
+    await core.run_jobs(datetime(2026, 3, 27, 9, 59, tzinfo=UTC))
+    assert await nudges(store) == {}
+    await core.run_jobs(datetime(2026, 3, 27, 10, 0, tzinfo=UTC))
+    await core.run_jobs(datetime(2026, 3, 27, 10, 1, tzinfo=UTC))  # the next minute: not twice
+    queued = await nudges(store)
+    assert list(queued) == ["checkin:1:member:2:nudge:7d"]  # Ann has finished: not nudged
+    bob = queued["checkin:1:member:2:nudge:7d"]
+    assert bob.member_id == 2 and bob.due_at == datetime(2026, 3, 27, 10, 0, tzinfo=UTC)
+    assert bob.view["summary"] == (
+        "A reminder: the QI 3.2 Partnership working check-in closes Sun 05 Apr 2026 23:59; "
+        "2 of 4 questions answered."
+    )
+
+    # Melbourne, 7 days before: Monday 30 March, 10:00 AEDT = 23:00 UTC the day before.
+    await core.run_jobs(datetime(2026, 3, 29, 22, 59, tzinfo=UTC))
+    assert "checkin:1:member:3:nudge:7d" not in await nudges(store)
+    await core.run_jobs(datetime(2026, 3, 29, 23, 0, tzinfo=UTC))
+    cat = (await nudges(store))["checkin:1:member:3:nudge:7d"]
+    assert cat.member_id == 3 and cat.due_at == datetime(2026, 3, 29, 23, 0, tzinfo=UTC)
+    assert cat.view["summary"] == (
+        "A reminder: the QI 3.2 Partnership working check-in closes Mon 06 Apr 2026 08:59; "
+        "1 of 4 questions answered."
+    )
+
+    # 2 days before is a Saturday in Melbourne (4 April): Friday 3rd at 10:00 AEDT; London's
+    # is Friday 3rd at 10:00 BST. Bob has answered one more by then, and it says so.
+    clock.now = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+    await say(core, BOB, "checkin answer 1 4", form={"rating": "3"})
+    await core.run_jobs(datetime(2026, 4, 2, 23, 0, tzinfo=UTC))
+    assert "checkin:1:member:3:nudge:2d" in await nudges(store)
+    assert "checkin:1:member:2:nudge:2d" not in await nudges(store)
+    await core.run_jobs(datetime(2026, 4, 3, 9, 0, tzinfo=UTC))
+    queued = await nudges(store)
+    assert queued["checkin:1:member:2:nudge:2d"].due_at == datetime(2026, 4, 3, 9, 0, tzinfo=UTC)
+    assert "3 of 4 questions answered" in queued["checkin:1:member:2:nudge:2d"].view["summary"]
+    assert sorted(queued) == [
+        "checkin:1:member:2:nudge:2d",
+        "checkin:1:member:2:nudge:7d",
+        "checkin:1:member:3:nudge:2d",
+        "checkin:1:member:3:nudge:7d",
+    ]
+
+
+async def test_a_nudge_missed_by_more_than_half_a_day_is_not_sent_late(core, store):
+    await say(core, ANN, "checkin start qi-3.2 questions=1 closes=2026-04-05")
+    # The bot was down from before Friday 27th 10:00 until the evening after.
+    await core.run_jobs(datetime(2026, 3, 27, 22, 1, tzinfo=UTC))
+    assert await nudges(store) == {}
 
 
 async def test_a_cycle_closes_itself_at_its_closing_time(core, store, clock):
