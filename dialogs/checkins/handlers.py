@@ -343,13 +343,43 @@ async def _save(
             skipped=skipped,
             now=turn.now,
         )
-    if number not in participant.answered:
+    return await _responded(turn, cycle, participant, number) or changed
+
+
+async def _responded(turn: Turn, cycle: Cycle, participant: Participant, number: int) -> bool:
+    """Record that question ``number`` has been answered (kept apart from the answer itself);
+    False when it already was."""
+    changed = number not in participant.answered
+    if changed:
         participant.answered = [*participant.answered, number]
-        changed = True
     participant.status = "done" if _next_question(cycle, participant) is None else "started"
     if participant.status == "done":
         await cancel(turn.uow, _nudge_prefix(cycle.id, turn.member.id))
     return changed
+
+
+async def _save_anonymous_piece(
+    turn: Turn,
+    cycle: Cycle,
+    participant: Participant,
+    number: int,
+    *,
+    rating: int | None = None,
+    texts: dict[str, str] | None = None,
+) -> None:
+    """One typed piece of an anonymous answer, saved the moment it is given as a row of its
+    own: nothing of it waits in the member's dialog state, and no row joins the pieces to
+    each other or to them."""
+    await turn.uow.checkins.save_anonymous(
+        cycle_id=cycle.id,
+        area_id=participant.area_id,
+        question=number,
+        rating=rating,
+        texts=texts or {},
+        skipped=False,
+        day=turn.now.date(),
+    )
+    await _responded(turn, cycle, participant, number)
 
 
 async def answer(turn: Turn, command: Command) -> Sequence[Reply]:
@@ -442,6 +472,7 @@ async def typed(turn: Turn, state: Any) -> Sequence[Reply] | None:
         await _save(turn, cycle, participant, number, rating=None, texts={}, skipped=True)
         return await _after_save(turn, framework, cycle, participant, f"Skipped question {number}.")
     prompts = list(framework.prompts)
+    piece: dict[str, Any]
     if state.step == "rating":
         try:
             rating = _rating_from(framework, text)
@@ -449,29 +480,54 @@ async def typed(turn: Turn, state: Any) -> Sequence[Reply] | None:
             if _is_command(text):
                 return None  # "me", "areas"...: a command, not an answer
             raise
+        if cycle.anonymous and number in participant.answered:
+            # Anonymous answers can't be changed: nothing says which rows were this member's.
+            await turn.uow.dialog_states.clear(turn.member.id)
+            return await _after_save(
+                turn, framework, cycle, participant, f"Question {number} is already answered."
+            )
         draft = {"rating": rating, "texts": {}}
+        piece = {"rating": rating}
         step = prompts[0].key
     else:
         if len(text) > views.MAX_ANSWER:
             raise Refusal(
                 f"That's too long ({len(text)} characters; the most is {views.MAX_ANSWER})."
             )
+        piece = {}
         if text not in {"-", "none"}:
             draft["texts"] = {**draft.get("texts", {}), state.step: text}
+            piece = {"texts": {state.step: text}}
         keys = [p.key for p in prompts]
         position = keys.index(state.step) + 1
         step = keys[position] if position < len(keys) else "done"
-    if not cycle.anonymous:  # named answers are saved the moment they are given
-        await turn.uow.checkins.save_named(
-            cycle_id=cycle.id,
-            member_id=turn.member.id,
-            area_id=participant.area_id,
-            question=number,
-            rating=draft.get("rating"),
-            texts=draft.get("texts", {}),
-            skipped=False,
+    if cycle.anonymous:
+        if piece:
+            await _save_anonymous_piece(turn, cycle, participant, number, **piece)
+        if step == "done":
+            return await _after_save(
+                turn, framework, cycle, participant, f"Saved question {number}."
+            )
+        # Where they are, never what they said.
+        await turn.uow.dialog_states.save(
+            turn.member.id,
+            flow=FLOW,
+            step=step,
+            data={"cycle": cycle.id, "question": number},
             now=turn.now,
         )
+        return (Reply(views.prompt_text(framework.prompt(step).text)),)
+    # Named answers are saved the moment they are given, too.
+    await turn.uow.checkins.save_named(
+        cycle_id=cycle.id,
+        member_id=turn.member.id,
+        area_id=participant.area_id,
+        question=number,
+        rating=draft.get("rating"),
+        texts=draft.get("texts", {}),
+        skipped=False,
+        now=turn.now,
+    )
     if step == "done":
         await _save(
             turn,

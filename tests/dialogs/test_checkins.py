@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from dialogs.core import Partnerbot
 from dialogs.turn import Partnership
 from dialogs.views import ChoiceInput, TextInput
-from storage.models import AnonymousResponse, Cycle, OutboxMessage, Response
+from storage.models import AnonymousResponse, Base, Cycle, OutboxMessage, Response
 from tests.dialogs.conversation import channel, person, replies_to, say
 
 ANN, BOB, CAT = person("Ann"), person("Bob"), person("Cat")
@@ -270,6 +270,60 @@ async def test_anonymous_answers_are_not_linked_to_anyone(core, store):
     assert "can't be changed" in await say(core, BOB, "checkin edit 1 1")
     status = await say(core, ANN, "checkin status")
     assert "who is outstanding is not shown" in status and "Marr: Ann" not in status
+
+
+async def rows_naming_a_member(store) -> list[str]:
+    """Every stored row, in every table, that refers to a member, as text."""
+    found = []
+    async with store.unit() as uow:
+        for table in Base.metadata.sorted_tables:
+            links = [
+                column.name
+                for column in table.columns
+                if any(fk.column.table.name == "members" for fk in column.foreign_keys)
+            ] or (["id"] if table.name == "members" else [])
+            if not links:
+                continue
+            for row in await uow.session.execute(select(table)):
+                if any(row._mapping[name] is not None for name in links):
+                    found.append(f"{table.name}: {tuple(row)}")
+    return found
+
+
+async def test_typed_anonymous_answers_are_saved_piece_by_piece_and_linked_to_nobody(core, store):
+    await say(core, ANN, "checkin start qi-3.2 questions=1,3 closes=2026-03-31 anonymous")
+    assert "QUESTION 1 OF 2" in await say(core, BOB, "checkin")
+    evidence = "Partners say the monthly forum keeps them in touch"
+    pieces = [
+        ("very good", "What is working well?", {"rating": 5}),
+        (WELL, "How do you know?", {"texts": {"working_well": WELL}}),
+        (evidence, "What are your improvement priorities?", {"texts": {"evidence": evidence}}),
+        ("-", "Saved question 1.", None),
+    ]
+    saved: list[dict] = []
+    for text, reply, piece in pieces:
+        assert reply in await say(core, BOB, text)
+        if piece is not None:
+            saved.append({"rating": piece.get("rating"), "texts": piece.get("texts", {})})
+        # Each piece is its own anonymous row the moment it is given...
+        async with store.unit() as uow:
+            rows = (await uow.session.scalars(select(AnonymousResponse))).all()
+            assert sorted(
+                ({"rating": r.rating, "texts": r.texts} for r in rows), key=str
+            ) == sorted(saved, key=str)
+            assert {(r.question, r.area_id) for r in rows} == {(1, 1)}
+            # ...and where Bob is in the flow says nothing of what he said.
+            state = await uow.dialog_states.of_member(2)
+            assert state.data == {"cycle": 1, "question": state.data["question"]}
+        for row in await rows_naming_a_member(store):
+            assert WELL not in row and evidence not in row, row
+    assert "QUESTION 2 OF 2" in await say(core, BOB, "checkin")  # resumes at the next
+    async with store.unit() as uow:
+        participant = await uow.checkins.participant(1, 2)
+        assert (participant.answered, participant.status) == ([1], "started")
+    # The rating may not be given twice: nothing says which rows were his.
+    assert "CAN'T BE CHANGED" in (await say(core, BOB, "checkin edit 1 1")).upper()
+    assert await count(store, Response) == 0
 
 
 def test_no_join_path_from_an_anonymous_answer_to_a_person():
