@@ -169,13 +169,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(("checkin", "frameworks"), "the self-evaluation frameworks available", "checkin"),
     CommandSpec(
         ("checkin", "start"),
-        "open a check-in cycle",
+        "open a check-in cycle; anonymous ones hide areas with fewer than min= respondents "
+        "(default 5)",
         "checkin",
         (Param("framework", Kind.WORD, "framework"),),
         (
             Option("questions", Kind.INT_LIST, "1,3,4,7"),
             Option("areas", Kind.NAME_LIST, "a,b|all"),
             Option("closes", Kind.DATE, "YYYY-MM-DD"),
+            Option("min", Kind.INT, "n"),
         ),
         flags=("anonymous",),
         who=Who.COORDINATORS,

@@ -24,6 +24,8 @@ FLOW = "checkin"
 NUDGE_OFFSETS = (timedelta(days=7), timedelta(days=2))
 NUDGE_LOCAL_TIME = time(10, 0)  # within working hours, in each member's own zone
 DEFAULT_OPEN_DAYS = 28
+# min=: fewer than 2 would show one person's answers on their own.
+MIN_RESPONDENTS = range(2, 101)
 # Typed words that steer the flow rather than answer it.
 CONTROL_WORDS = {"skip", "later", "help", "stop", "cancel"}
 
@@ -104,7 +106,7 @@ async def frameworks(turn: Turn, command: Command) -> Sequence[Reply]:
                     BulletList(lines),
                     Paragraph(
                         "Open one with `checkin start <framework> questions=1,3,4,7 areas=all "
-                        "closes=YYYY-MM-DD [anonymous]`.",
+                        "closes=YYYY-MM-DD [anonymous [min=<n>]]`.",
                         Tone.MUTED,
                     ),
                 ),
@@ -123,6 +125,22 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
             f"{framework.key} has no question {', '.join(map(str, unknown))}; its "
             f"questions are {', '.join(map(str, framework.question_numbers))}."
         )
+    anonymous = bool(command.get("anonymous"))
+    min_respondents = command.get("min")
+    if min_respondents is not None and not anonymous:
+        raise UsageError(
+            "min= is for anonymous check-ins (add `anonymous`): the reports of named ones "
+            "show every area.",
+            command.spec,
+        )
+    if min_respondents is not None and min_respondents not in MIN_RESPONDENTS:
+        raise UsageError(
+            f"min= takes a number of respondents from {MIN_RESPONDENTS.start} to "
+            f"{MIN_RESPONDENTS.stop - 1}, not {min_respondents}.",
+            command.spec,
+        )
+    if min_respondents is None:
+        min_respondents = turn.partnership.min_respondents
     all_areas = await uow.areas.all()
     wanted = command.get("areas") or ("all",)
     if [w.casefold() for w in wanted] == ["all"]:
@@ -155,7 +173,8 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
         Cycle(
             framework_key=framework.key,
             questions=sorted(numbers),
-            anonymous=bool(command.get("anonymous")),
+            anonymous=anonymous,
+            min_respondents=min_respondents,
             opened_by_id=turn.member.id,
             opened_at=turn.now,
             closes_at=closes_at,
@@ -175,6 +194,7 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
             "questions": cycle.questions,
             "areas": [a.name for a in areas],
             "anonymous": cycle.anonymous,
+            **({"min respondents": cycle.min_respondents} if cycle.anonymous else {}),
             "invited": len(invited),
         },
         now=turn.now,
@@ -199,6 +219,11 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
         f"Inviting {len(invited)} member{'s' if len(invited) != 1 else ''} privately"
         + (", anonymously." if cycle.anonymous else "."),
     ]
+    if cycle.anonymous:
+        lines.append(
+            f"Reports will leave out any area with fewer than {cycle.min_respondents} "
+            "respondents, and say so."
+        )
     if unplaced:
         lines.append(
             f"{unplaced} member{'s have' if unplaced != 1 else ' has'} no area and "
