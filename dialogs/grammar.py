@@ -394,6 +394,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
         ),
     ),
     CommandSpec(
+        ("action", "edit"),
+        "give an action to someone else or change its due date (its owner, or a coordinator)",
+        "actions",
+        (Param("id", Kind.INT, "id"),),
+        (Option("owner", Kind.MEMBER, "@member"), Option("due", Kind.DATE, "YYYY-MM-DD")),
+    ),
+    CommandSpec(
         ("action", "done"), "mark an action done", "actions", (Param("id", Kind.INT, "id"),)
     ),
     # -- privacy and risk -------------------------------------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from dialogs.core import Partnerbot
 from dialogs.turn import Partnership
-from dialogs.views import ChoiceInput, TextInput
+from dialogs.views import Actions, ChoiceInput, TextInput
 from storage.models import AnonymousResponse, Base, Cycle, OutboxMessage, Response
 from tests.dialogs.conversation import channel, person, replies_to, say
 
@@ -389,3 +389,67 @@ async def test_the_action_plan(core, store, clock):
     }
     assert "1 OF 2 DONE" in await say(core, ANN, "actions")
     assert "There's no action 9." in await say(core, ANN, "action done 9")
+
+
+async def pending_reminders(store, item_id: int) -> list[tuple[int, datetime]]:
+    return sorted(
+        (row.member_id, row.due_at)
+        for key, row in (await outbox(store)).items()
+        if key.startswith(f"action:{item_id}:remind") and row.status == "pending"
+    )
+
+
+async def test_an_action_from_the_reports_button_is_given_an_owner_and_a_date(core, store):
+    await say(core, ANN, "checkin start qi-3.2 questions=1 closes=2026-03-31")
+    form = {"rating": "4", "priorities": "Invite more partners into the partnership"}
+    await say(core, BOB, "checkin answer 1 1", form=form)
+    (listing,) = await replies_to(core, ANN, "checkin priorities")
+    (button,) = [
+        b for block in listing.view.blocks if isinstance(block, Actions) for b in block.buttons
+    ]
+    assert "Action 1 added for Marr owned by Ann." in await say(core, ANN, button.command, form={})
+    assert await pending_reminders(store, 1) == []  # no date yet
+
+    refused = await say(core, ANN, "action edit 1")
+    assert "Sorry, say what to change: a new owner=, a new due=, or both." in refused
+    assert "Usage: action edit <id> [owner=<@member>] [due=<YYYY-MM-DD>]" in refused
+    assert "is not a date" in await say(core, ANN, "action edit 1 due=Friday")
+    assert "The due date 01 Jan 2026 is in the past." in await say(
+        core, ANN, "action edit 1 due=2026-01-01"
+    )
+    assert "There's no action 9." in await say(core, ANN, "action edit 9 due=2026-04-20")
+    # Neither owner nor coordinator.
+    assert "Only the action's owner or a coordinator can change it." in await say(
+        core, CAT, "action edit 1 due=2026-04-20"
+    )
+    assert await pending_reminders(store, 1) == []
+
+    answer = await say(core, ANN, "action edit 1 owner=<@UBOB> due=2026-04-20", mentions=[BOB])
+    assert (
+        "Action 1 is now owned by Bob and due 20 Apr 2026: Invite more partners into the "
+        "partnership" in answer
+    )
+    # Bob's reminders, 3 days before and on the day, at 09:30 in London (BST).
+    assert await pending_reminders(store, 1) == [
+        (2, datetime(2026, 4, 17, 8, 30, tzinfo=UTC)),
+        (2, datetime(2026, 4, 20, 8, 30, tzinfo=UTC)),
+    ]
+    told = [r for k, r in (await outbox(store)).items() if k.startswith("action:1:owner:2")]
+    assert [r.view["summary"] for r in told] == [
+        "Ann gave you action 1: Invite more partners into the partnership (due 20 Apr 2026)"
+    ]
+
+    # Now the owner, Bob moves it, in his own zone; the old reminders are cancelled.
+    await say(core, BOB, "me tz Australia/Melbourne")
+    assert "Action 1 is now due 04 May 2026" in await say(core, BOB, "action edit 1 due=2026-05-04")
+    assert await pending_reminders(store, 1) == [
+        (2, datetime(2026, 4, 30, 23, 30, tzinfo=UTC)),  # 09:30 AEST on Friday 1 May
+        (2, datetime(2026, 5, 3, 23, 30, tzinfo=UTC)),
+    ]
+    assert "nothing changed" in await say(core, BOB, "action edit 1 due=2026-05-04")
+    assert "1. Invite more partners into the partnership - Marr - Bob - due 04 May 2026" in (
+        await say(core, CAT, "actions")
+    )
+    assert "Action 1 is done" in await say(core, BOB, "action done 1")
+    assert "is done already" in await say(core, ANN, "action edit 1 due=2026-05-11")
+    assert await pending_reminders(store, 1) == []
