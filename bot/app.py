@@ -40,6 +40,7 @@ def partnership_of(settings: Settings) -> Partnership:
         admins=frozenset(settings.admins),
         retention_months=settings.retention_months,
         privacy_contact=settings.privacy_contact,
+        min_respondents=settings.min_respondents,
         first_contact_becomes_coordinator=(
             settings.env is Environment.DEVELOPMENT and not settings.admins
         ),

@@ -26,7 +26,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -41,6 +41,7 @@ from bot.slack_blocks import (
     render_fallback,
     render_modal,
 )
+from bot.slack_files import upload_images
 from config.settings import Settings, SettingsError
 from dialogs.core import Partnerbot
 from dialogs.messages import (
@@ -62,7 +63,6 @@ SORRY = "Sorry, something went wrong. Please try again in a moment."
 BUTTON_ACTION = re.compile(r"^cmd:\d+$")
 # A link button (``link:<n>``) opens its URL in the member's browser; Slack still tells the app.
 LINK_ACTION = re.compile(r"^link:\d+$")
-MAX_ALT_TEXT = 1000
 # The message shortcut "Save to practice library" (its callback id in the app's manifest), and
 # the callback id of every modal the bot opens for a form.
 SAVE_SHORTCUT = "save_to_practice"
@@ -775,34 +775,6 @@ async def respond_reply(
         await _upload_privately(client, reply.view, user_id=user_id)
 
 
-async def upload_images(
-    client: AsyncWebClient, view: View, *, channel: str, thread_ts: str | None = None
-) -> None:
-    """The view's pictures as files in ``channel`` (files.getUploadURLExternal, the upload,
-    files.completeUploadExternal), since Block Kit shows images only from a public URL."""
-    images = images_of(view)
-    if not images:
-        return
-    uploads = [
-        {
-            "file": image.data,
-            "filename": f"{_file_stem(image.title)}.png",
-            "title": image.title or "Chart",
-            "alt_txt": (image.alt or image.title)[:MAX_ALT_TEXT] or None,
-        }
-        for image in images
-    ]
-    try:
-        await client.files_upload_v2(file_uploads=uploads, channel=channel, thread_ts=thread_ts)
-    except SlackApiError as error:
-        logger.error("Slack refused a chart: %s", error.response.get("error"))
-    except SlackRequestError as error:
-        # The upload itself failed (slack_sdk says so with the status, never the content).
-        logger.error("a chart could not be uploaded: %s", error)
-    except (TimeoutError, ClientError) as error:
-        logger.error("Slack could not be reached for a chart: %s", type(error).__name__)
-
-
 async def _upload_privately(client: AsyncWebClient, view: View, *, user_id: str) -> None:
     # A file cannot be ephemeral: a chart meant for one member goes to their DM with the bot,
     # which also works where the bot is not in the channel (a slash command can come from any).
@@ -811,10 +783,6 @@ async def _upload_privately(client: AsyncWebClient, view: View, *, user_id: str)
     channel = await _open_dm(client, user_id)
     if channel is not None:
         await upload_images(client, view, channel=channel)
-
-
-def _file_stem(title: str) -> str:
-    return re.sub(r"[^\w-]+", "-", title.lower()).strip("-")[:80] or "chart"
 
 
 async def _post(method: Any, reply: Reply, **arguments: Any) -> bool:

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack_blocks import render_blocks, render_fallback
+from bot.slack_files import upload_images
 from bot.slack_install import UnreadableToken
 from dialogs.views import View
 from scheduler.delivery import (
@@ -105,6 +106,9 @@ class SlackSender:
                 unfurl_links=False,
                 unfurl_media=False,
             )
+            # Block Kit shows images only from a public URL: the charts follow as files. The
+            # message is sent whatever happens to them (a failed upload is logged).
+            await upload_images(client, view, channel=channel)
             return Sent(message_id=response.get("ts"), dm_channel_id=opened)
         except SlackApiError as error:
             return classify(error.response)

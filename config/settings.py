@@ -72,6 +72,9 @@ class Settings(BaseModel):
     retention_months: int = Field(default=0, ge=0, le=1200)
     # Who runs this bot and how to reach them about personal data, for the privacy notice.
     privacy_contact: str = Field(default="", max_length=500)
+    # Reports of anonymous check-ins leave out any area with fewer respondents than this, so
+    # nobody can be recognised in a small group (a cycle may set its own with min=).
+    min_respondents: int = Field(default=5, ge=2, le=100)
 
     # The delivery engine. With several web replicas, turn it off in the web processes and run
     # `partnerbot worker` instead (on SQLite only one dispatcher ever claims).

@@ -248,11 +248,17 @@ class Partnerbot:
         return roles, False
 
     async def run_jobs(self, now: datetime) -> None:
-        """The periodic work the scheduler wakes: close check-ins whose time is up, forget
-        report downloads whose link has expired, and (once a day) answers past the retention
-        period."""
+        """The periodic work the scheduler wakes: close check-ins whose time is up, nudge those
+        who haven't finished one, forget report downloads whose link has expired, and (once a
+        day) answers past the retention period."""
         async with self._store.unit() as uow:
             await checkins.close_due(uow, now)
+            await checkins.queue_nudges(
+                uow,
+                now,
+                frameworks=self._partnership.frameworks,
+                default_zone=self._partnership.timezone,
+            )
             await meetings.warn_cadence(uow, now, default_zone=self._partnership.timezone)
             await practice_digest.queue_digests(uow, now, default_zone=self._partnership.timezone)
             await uow.exports.purge(now)

@@ -169,13 +169,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(("checkin", "frameworks"), "the self-evaluation frameworks available", "checkin"),
     CommandSpec(
         ("checkin", "start"),
-        "open a check-in cycle",
+        "open a check-in cycle; anonymous ones hide areas with fewer than min= respondents "
+        "(default 5)",
         "checkin",
         (Param("framework", Kind.WORD, "framework"),),
         (
             Option("questions", Kind.INT_LIST, "1,3,4,7"),
             Option("areas", Kind.NAME_LIST, "a,b|all"),
             Option("closes", Kind.DATE, "YYYY-MM-DD"),
+            Option("min", Kind.INT, "n"),
         ),
         flags=("anonymous",),
         who=Who.COORDINATORS,
@@ -188,7 +190,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         ("checkin", "remind"),
-        "nudge members who haven't finished",
+        "nudge now who hasn't finished (nudged anyway 7 and 2 days before close)",
         "checkin",
         who=Who.COORDINATORS,
     ),
@@ -390,6 +392,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
             Option("area", Kind.WORD, "area"),
             Option("question", Kind.INT, "n"),
         ),
+    ),
+    CommandSpec(
+        ("action", "edit"),
+        "give an action to someone else or change its due date (its owner, or a coordinator)",
+        "actions",
+        (Param("id", Kind.INT, "id"),),
+        (Option("owner", Kind.MEMBER, "@member"), Option("due", Kind.DATE, "YYYY-MM-DD")),
     ),
     CommandSpec(
         ("action", "done"), "mark an action done", "actions", (Param("id", Kind.INT, "id"),)

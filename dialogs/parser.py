@@ -188,6 +188,8 @@ def _convert(spec: CommandSpec, param: Param | Option, raw: str) -> Any:
         return raw.strip()
     if kind is Kind.INT:
         if not raw.isdigit() or len(raw) > 9:
+            if isinstance(param, Option):
+                raise UsageError(f"{param.name}= takes a whole number, not `{raw}`.", spec)
             raise UsageError(f"the {label} must be a whole number, not `{raw}`.", spec)
         return int(raw)
     if kind is Kind.CHOICE:

@@ -41,6 +41,11 @@ def may_change_action(
     return member_id in (owner_id, by_id) or Role.COORDINATOR in roles
 
 
+def may_edit_action(roles: Set[str], member_id: int, owner_id: int | None) -> bool:
+    """Who an action is given to and when it is due: its owner, or a coordinator."""
+    return member_id == owner_id or Role.COORDINATOR in roles
+
+
 def may_change_record(
     roles: Set[str], member_id: int, author_id: int | None, *, withdrawing: bool
 ) -> bool:

@@ -34,6 +34,9 @@ class Partnership:
     # about personal data; both are told in the privacy notice.
     retention_months: int = 0
     privacy_contact: str = ""
+    # Anonymous check-ins' reports leave out areas with fewer respondents than this (unless the
+    # cycle was opened with its own min=).
+    min_respondents: int = 5
 
 
 class Refusal(Exception):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dialogs.checkins import views
-from dialogs.outbox import Kind, ToMember, cancel, privately, queue
+from dialogs.outbox import MAX_LATENESS, Kind, ToMember, cancel, privately, queue
 from dialogs.parser import Command, UsageError, parse
 from dialogs.turn import Refusal, Turn
 from dialogs.views import BulletList, Facts, Heading, Paragraph, Reply, Tone, View, text_reply
@@ -24,6 +24,8 @@ FLOW = "checkin"
 NUDGE_OFFSETS = (timedelta(days=7), timedelta(days=2))
 NUDGE_LOCAL_TIME = time(10, 0)  # within working hours, in each member's own zone
 DEFAULT_OPEN_DAYS = 28
+# min=: fewer than 2 would show one person's answers on their own.
+MIN_RESPONDENTS = range(2, 101)
 # Typed words that steer the flow rather than answer it.
 CONTROL_WORDS = {"skip", "later", "help", "stop", "cancel"}
 
@@ -55,6 +57,13 @@ def at_local(day: date, clock_time: time, zone: str) -> datetime:
 
 def _nudge_prefix(cycle_id: int, member_id: int) -> str:
     return f"checkin:{cycle_id}:member:{member_id}:nudge"
+
+
+def nudge_day(closes_on: date, before: timedelta) -> date:
+    """The day of the nudge ``before`` the closing day: a weekday, so a Saturday or Sunday
+    moves to the Friday before (nobody reads a nudge at the weekend)."""
+    day = closes_on - before
+    return day - timedelta(days=max(0, day.weekday() - 4))
 
 
 async def _open_cycle_for(turn: Turn) -> tuple[Cycle, Participant] | None:
@@ -97,7 +106,7 @@ async def frameworks(turn: Turn, command: Command) -> Sequence[Reply]:
                     BulletList(lines),
                     Paragraph(
                         "Open one with `checkin start <framework> questions=1,3,4,7 areas=all "
-                        "closes=YYYY-MM-DD [anonymous]`.",
+                        "closes=YYYY-MM-DD [anonymous [min=<n>]]`.",
                         Tone.MUTED,
                     ),
                 ),
@@ -116,6 +125,22 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
             f"{framework.key} has no question {', '.join(map(str, unknown))}; its "
             f"questions are {', '.join(map(str, framework.question_numbers))}."
         )
+    anonymous = bool(command.get("anonymous"))
+    min_respondents = command.get("min")
+    if min_respondents is not None and not anonymous:
+        raise UsageError(
+            "min= is for anonymous check-ins (add `anonymous`): the reports of named ones "
+            "show every area.",
+            command.spec,
+        )
+    if min_respondents is not None and min_respondents not in MIN_RESPONDENTS:
+        raise UsageError(
+            f"min= takes a number of respondents from {MIN_RESPONDENTS.start} to "
+            f"{MIN_RESPONDENTS.stop - 1}, not {min_respondents}.",
+            command.spec,
+        )
+    if min_respondents is None:
+        min_respondents = turn.partnership.min_respondents
     all_areas = await uow.areas.all()
     wanted = command.get("areas") or ("all",)
     if [w.casefold() for w in wanted] == ["all"]:
@@ -148,7 +173,8 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
         Cycle(
             framework_key=framework.key,
             questions=sorted(numbers),
-            anonymous=bool(command.get("anonymous")),
+            anonymous=anonymous,
+            min_respondents=min_respondents,
             opened_by_id=turn.member.id,
             opened_at=turn.now,
             closes_at=closes_at,
@@ -168,6 +194,7 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
             "questions": cycle.questions,
             "areas": [a.name for a in areas],
             "anonymous": cycle.anonymous,
+            **({"min respondents": cycle.min_respondents} if cycle.anonymous else {}),
             "invited": len(invited),
         },
         now=turn.now,
@@ -184,20 +211,6 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
             now=turn.now,
             not_after=closes_at,
         )
-        closes_local = closes_at.astimezone(ZoneInfo(member_zone)).date()
-        for offset in NUDGE_OFFSETS:
-            due = at_local(closes_local - offset, NUDGE_LOCAL_TIME, member_zone)
-            if due > turn.now:
-                await queue(
-                    uow,
-                    key=f"{_nudge_prefix(cycle.id, member.id)}:{offset.days}d",
-                    kind=Kind.CHECKIN_NUDGE,
-                    to=ToMember(member.id),
-                    view=views.reminder(framework, cycle, member_zone, 0),
-                    due_at=due,
-                    now=turn.now,
-                    not_after=closes_at,
-                )
     unplaced = await uow.members.count() - sum((await uow.areas.member_counts()).values())
     lines = [
         f"Opened {framework.short_title} (questions {', '.join(map(str, cycle.questions))}) "
@@ -206,6 +219,11 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
         f"Inviting {len(invited)} member{'s' if len(invited) != 1 else ''} privately"
         + (", anonymously." if cycle.anonymous else "."),
     ]
+    if cycle.anonymous:
+        lines.append(
+            f"Reports will leave out any area with fewer than {cycle.min_respondents} "
+            "respondents, and say so."
+        )
     if unplaced:
         lines.append(
             f"{unplaced} member{'s have' if unplaced != 1 else ' has'} no area and "
@@ -350,13 +368,43 @@ async def _save(
             skipped=skipped,
             now=turn.now,
         )
-    if number not in participant.answered:
+    return await _responded(turn, cycle, participant, number) or changed
+
+
+async def _responded(turn: Turn, cycle: Cycle, participant: Participant, number: int) -> bool:
+    """Record that question ``number`` has been answered (kept apart from the answer itself);
+    False when it already was."""
+    changed = number not in participant.answered
+    if changed:
         participant.answered = [*participant.answered, number]
-        changed = True
     participant.status = "done" if _next_question(cycle, participant) is None else "started"
     if participant.status == "done":
         await cancel(turn.uow, _nudge_prefix(cycle.id, turn.member.id))
     return changed
+
+
+async def _save_anonymous_piece(
+    turn: Turn,
+    cycle: Cycle,
+    participant: Participant,
+    number: int,
+    *,
+    rating: int | None = None,
+    texts: dict[str, str] | None = None,
+) -> None:
+    """One typed piece of an anonymous answer, saved the moment it is given as a row of its
+    own: nothing of it waits in the member's dialog state, and no row joins the pieces to
+    each other or to them."""
+    await turn.uow.checkins.save_anonymous(
+        cycle_id=cycle.id,
+        area_id=participant.area_id,
+        question=number,
+        rating=rating,
+        texts=texts or {},
+        skipped=False,
+        day=turn.now.date(),
+    )
+    await _responded(turn, cycle, participant, number)
 
 
 async def answer(turn: Turn, command: Command) -> Sequence[Reply]:
@@ -449,6 +497,7 @@ async def typed(turn: Turn, state: Any) -> Sequence[Reply] | None:
         await _save(turn, cycle, participant, number, rating=None, texts={}, skipped=True)
         return await _after_save(turn, framework, cycle, participant, f"Skipped question {number}.")
     prompts = list(framework.prompts)
+    piece: dict[str, Any]
     if state.step == "rating":
         try:
             rating = _rating_from(framework, text)
@@ -456,29 +505,54 @@ async def typed(turn: Turn, state: Any) -> Sequence[Reply] | None:
             if _is_command(text):
                 return None  # "me", "areas"...: a command, not an answer
             raise
+        if cycle.anonymous and number in participant.answered:
+            # Anonymous answers can't be changed: nothing says which rows were this member's.
+            await turn.uow.dialog_states.clear(turn.member.id)
+            return await _after_save(
+                turn, framework, cycle, participant, f"Question {number} is already answered."
+            )
         draft = {"rating": rating, "texts": {}}
+        piece = {"rating": rating}
         step = prompts[0].key
     else:
         if len(text) > views.MAX_ANSWER:
             raise Refusal(
                 f"That's too long ({len(text)} characters; the most is {views.MAX_ANSWER})."
             )
+        piece = {}
         if text not in {"-", "none"}:
             draft["texts"] = {**draft.get("texts", {}), state.step: text}
+            piece = {"texts": {state.step: text}}
         keys = [p.key for p in prompts]
         position = keys.index(state.step) + 1
         step = keys[position] if position < len(keys) else "done"
-    if not cycle.anonymous:  # named answers are saved the moment they are given
-        await turn.uow.checkins.save_named(
-            cycle_id=cycle.id,
-            member_id=turn.member.id,
-            area_id=participant.area_id,
-            question=number,
-            rating=draft.get("rating"),
-            texts=draft.get("texts", {}),
-            skipped=False,
+    if cycle.anonymous:
+        if piece:
+            await _save_anonymous_piece(turn, cycle, participant, number, **piece)
+        if step == "done":
+            return await _after_save(
+                turn, framework, cycle, participant, f"Saved question {number}."
+            )
+        # Where they are, never what they said.
+        await turn.uow.dialog_states.save(
+            turn.member.id,
+            flow=FLOW,
+            step=step,
+            data={"cycle": cycle.id, "question": number},
             now=turn.now,
         )
+        return (Reply(views.prompt_text(framework.prompt(step).text)),)
+    # Named answers are saved the moment they are given, too.
+    await turn.uow.checkins.save_named(
+        cycle_id=cycle.id,
+        member_id=turn.member.id,
+        area_id=participant.area_id,
+        question=number,
+        rating=draft.get("rating"),
+        texts=draft.get("texts", {}),
+        skipped=False,
+        now=turn.now,
+    )
     if step == "done":
         await _save(
             turn,
@@ -673,6 +747,43 @@ async def close_due(uow: UnitOfWork, now: datetime) -> int:
             )
         closed += 1
     return closed
+
+
+async def queue_nudges(
+    uow: UnitOfWork, now: datetime, *, frameworks: Mapping[str, Framework], default_zone: str
+) -> int:
+    """The scheduled job: on each nudge day (7 and 2 days before close, on a weekday) at 10:00
+    in each member's own zone, queue a nudge to those who haven't finished, with how far they
+    have got. Queued when it falls due, so it says where they are then; keyed, so once."""
+    queued = 0
+    cycle = await uow.checkins.open_cycle()
+    if cycle is None or cycle.framework_key not in frameworks:
+        return 0
+    framework = frameworks[cycle.framework_key]
+    for participant, member in await uow.checkins.participants(cycle.id):
+        if participant.status == "done":
+            continue
+        zone = await zone_of(uow, member, default_zone)
+        closes_on = cycle.closes_at.astimezone(ZoneInfo(zone)).date()
+        for before in NUDGE_OFFSETS:
+            due = at_local(nudge_day(closes_on, before), NUDGE_LOCAL_TIME, zone)
+            # Not for a moment before they were asked, nor hours late after a restart.
+            if not (max(cycle.opened_at, participant.invited_at) < due <= now):
+                continue
+            if now - due > MAX_LATENESS[Kind.CHECKIN_NUDGE]:
+                continue
+            if await queue(
+                uow,
+                key=f"{_nudge_prefix(cycle.id, member.id)}:{before.days}d",
+                kind=Kind.CHECKIN_NUDGE,
+                to=ToMember(member.id),
+                view=views.reminder(framework, cycle, zone, len(participant.answered)),
+                due_at=due,
+                now=now,
+                not_after=min(cycle.closes_at, due + MAX_LATENESS[Kind.CHECKIN_NUDGE]),
+            ):
+                queued += 1
+    return queued
 
 
 HANDLERS = {

@@ -56,10 +56,15 @@ def invitation(framework: Framework, cycle: Cycle, zone: str) -> View:
 
 
 def reminder(framework: Framework, cycle: Cycle, zone: str, answered: int) -> View:
-    left = len(cycle.questions) - answered
+    total = len(cycle.questions)
+    progress = (
+        f"{answered} of {total} question{'s' if total != 1 else ''} answered"
+        if answered
+        else f"none of its {total} question{'s' if total != 1 else ''} answered yet"
+    )
     text = (
         f"A reminder: the {framework.short_title} check-in closes "
-        f"{local(cycle.closes_at, zone)}; {left} of {len(cycle.questions)} questions to go."
+        f"{local(cycle.closes_at, zone)}; {progress}."
     )
     return View(
         summary=text,

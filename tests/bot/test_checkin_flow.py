@@ -5,6 +5,7 @@ follows up and downloads the report from the link the bot gives."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -160,6 +161,35 @@ async def test_a_slack_check_in_from_start_to_report(slack_app, fake_slack, stor
     assert WELL in marr and EVIDENCE in marr and "Ben Ortiz" in marr
 
     assert (await fetch(base, "/exports/not-a-real-token"))[0] == 404
+
+
+async def test_a_slack_chart_asked_for_in_a_channel_reaches_the_dm_as_a_file(slack_app, fake_slack):
+    slack, _ = slack_app
+    await slack.command(slash(fake_slack, "area add Marr", response="r1"))
+    await fake_slack.wait_for("response/r1", count=2)
+    await slack.command(slash(fake_slack, "me area Marr", response="r2"))
+    await fake_slack.wait_for("response/r2")
+    await slack.command(
+        slash(fake_slack, f"checkin start qi-3.2 questions=1,3 closes={closes()}", response="r3")
+    )
+    await fake_slack.wait_for("response/r3")
+    for n, text in enumerate(("checkin", "5", WELL, EVIDENCE, "-")):
+        await slack.event(envelope(direct(text, ts=f"3.{n}", channel="D1"), event_id=f"E3{n}"))
+        await until(lambda n=n: len(posted_to(fake_slack, "D1")) > n)
+
+    # Asked for in a channel: the reply says it went privately; the delivery engine posts it
+    # to the DM and uploads the chart there (files_upload_v2).
+    await slack.command(slash(fake_slack, "checkin report format=png", response="r4"))
+    (note,) = await fake_slack.wait_for("response/r4")
+    assert any("sent it to you privately" in t for t in note.texts()), note.texts()
+    (done,) = await fake_slack.wait_for("files.completeUploadExternal", within=10)
+    assert done.body["channel_id"] == "D1"
+    (chart,) = json.loads(done.body["files"])
+    assert chart["title"] == "QI 3.2 Partnership working: ratings by area and question"
+    (upload,) = [c for c in fake_slack.calls if c.method == f"upload/{chart['id']}"]
+    assert upload.body["content"].startswith(b"\x89PNG\r\n\x1a\n")
+    (post,) = [c for c in posted_to(fake_slack, "D1") if "qi-3.2-checkin-1.png" in c.body["text"]]
+    assert fake_slack.calls.index(post) < fake_slack.calls.index(done)  # the message first
 
 
 # -- Teams ------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import pytest
 
+from bot.app import partnership_of
 from config.settings import Environment, SettingsError, load_settings
 
 
@@ -13,6 +14,7 @@ def test_defaults_from_an_empty_environment():
     assert settings.teams_enabled is True  # the local emulator needs no credentials
     assert settings.slack_api_url == "https://slack.com/api/"
     assert (settings.retention_months, settings.privacy_contact) == (0, "")  # keep everything
+    assert settings.min_respondents == 5
 
 
 def test_reads_every_variable_from_the_given_environment():
@@ -27,6 +29,7 @@ def test_reads_every_variable_from_the_given_environment():
             "PARTNERBOT_SLACK_API_URL": "http://127.0.0.1:9/api",
             "PARTNERBOT_RETENTION_MONTHS": "24",
             "PARTNERBOT_PRIVACY_CONTACT": "dpo@council.example",
+            "PARTNERBOT_MIN_RESPONDENTS": "3",
             "UNRELATED": "x",
         }
     )
@@ -35,6 +38,8 @@ def test_reads_every_variable_from_the_given_environment():
     assert settings.slack_enabled
     assert settings.slack_api_url == "http://127.0.0.1:9/api/"
     assert (settings.retention_months, settings.privacy_contact) == (24, "dpo@council.example")
+    assert settings.min_respondents == 3
+    assert partnership_of(settings).min_respondents == 3  # what the core is given
 
 
 @pytest.mark.parametrize(
@@ -45,6 +50,8 @@ def test_reads_every_variable_from_the_given_environment():
         ({"PARTNERBOT_ENV": "staging"}, "PARTNERBOT_ENV"),
         ({"PARTNERBOT_RETENTION_MONTHS": "-1"}, "PARTNERBOT_RETENTION_MONTHS"),
         ({"PARTNERBOT_RETENTION_MONTHS": "two years"}, "PARTNERBOT_RETENTION_MONTHS"),
+        ({"PARTNERBOT_MIN_RESPONDENTS": "1"}, "PARTNERBOT_MIN_RESPONDENTS"),
+        ({"PARTNERBOT_MIN_RESPONDENTS": "five"}, "PARTNERBOT_MIN_RESPONDENTS"),
     ],
 )
 def test_bad_values_name_the_variable(variables, named):

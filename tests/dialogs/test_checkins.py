@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from dialogs.core import Partnerbot
 from dialogs.turn import Partnership
-from dialogs.views import ChoiceInput, TextInput
-from storage.models import AnonymousResponse, Cycle, OutboxMessage, Response
+from dialogs.views import Actions, ChoiceInput, TextInput
+from storage.models import AnonymousResponse, Base, Cycle, OutboxMessage, Response
 from tests.dialogs.conversation import channel, person, replies_to, say
 
 ANN, BOB, CAT = person("Ann"), person("Bob"), person("Cat")
@@ -63,7 +63,7 @@ async def test_a_bad_start_is_refused_and_creates_nothing(core, store, command, 
     assert await outbox(store) == {}
 
 
-async def test_opening_invites_every_member_privately_and_schedules_nudges(core, store):
+async def test_opening_invites_every_member_privately(core, store):
     answer = await say(
         core, ANN, "checkin start qi-3.2 questions=1,3,4,7 areas=all closes=2026-03-31"
     )
@@ -80,11 +80,8 @@ async def test_opening_invites_every_member_privately_and_schedules_nudges(core,
         .view["summary"]
         .startswith("Partnership check-in: QI 3.2 Partnership working, 4 questions")
     )
-    # Nudges 7 and 2 days before close at 10:00 local: GMT on the 24th, BST on the 29th.
-    nudges = sorted(row.due_at for key, row in queued.items() if ":nudge:" in key)
-    assert nudges[0] == datetime(2026, 3, 24, 10, 0, tzinfo=UTC)
-    assert nudges[-1] == datetime(2026, 3, 29, 9, 0, tzinfo=UTC)
-    assert len(nudges) == 6
+    # Nudges are queued by the scheduled job when they fall due, with the progress by then.
+    assert not [key for key in queued if ":nudge:" in key]
     assert "already open" in await say(core, ANN, "checkin start qi-3.2")
 
 
@@ -136,9 +133,11 @@ async def test_a_member_answers_one_question_at_a_time_by_card_and_by_typing(cor
     edit = await replies_to(core, BOB, "checkin edit 1 1")
     choice = next(b for b in edit[0].view.blocks if isinstance(b, ChoiceInput))
     assert choice.value == "5"
-    queued = await outbox(store)
-    bob_nudges = [r for k, r in queued.items() if k.startswith("checkin:1:member:2:nudge")]
-    assert {r.status for r in bob_nudges} == {"cancelled"}
+    await core.run_jobs(datetime(2026, 3, 24, 10, 0, tzinfo=UTC))  # the 7-day nudges
+    assert sorted(await nudges(store)) == [
+        "checkin:1:member:1:nudge:7d",
+        "checkin:1:member:3:nudge:7d",
+    ]
 
 
 async def test_answers_are_private_and_checked(core, store):
@@ -175,8 +174,75 @@ async def test_coordinators_follow_up_and_close(core, store, clock):
         "checkin:1:member:3:remind:20260302T0900",
     ]
     assert "is closed: 1 of 3 members finished" in await say(core, ANN, "checkin close")
-    assert {r.status for k, r in (await outbox(store)).items() if ":nudge:" in k} == {"cancelled"}
+    assert {r.status for k, r in (await outbox(store)).items() if ":remind:" in k} == {"cancelled"}
     assert "has closed" in await say(core, BOB, "checkin answer 1 1", form={"rating": "6"})
+
+
+async def nudges(store) -> dict[str, OutboxMessage]:
+    return {key: row for key, row in (await outbox(store)).items() if ":nudge:" in key}
+
+
+async def test_nudges_fall_due_on_weekdays_at_ten_in_each_members_zone(core, store, clock):
+    await say(core, CAT, "me tz Australia/Melbourne")
+    # Closes Sunday 5 April, 23:59 in London (BST) = Monday 6 April 08:59 in Melbourne (AEST).
+    await say(core, ANN, "checkin start qi-3.2 questions=1,3,4,7 closes=2026-04-05")
+    for number in (1, 3, 4, 7):
+        await say(core, ANN, f"checkin answer 1 {number}", form={"rating": "5"})
+    await say(core, BOB, "checkin answer 1 1", form={"rating": "4"})
+    await say(core, BOB, "checkin answer 1 3", form={"rating": "4"})
+    await say(core, CAT, "checkin answer 1 1", form={"rating": "6"})
+    await core.run_jobs(clock.now)
+    assert await nudges(store) == {}
+
+    # London, 7 days before: Sunday 29 March, so Friday 27th at 10:00 GMT.
+    await core.run_jobs(datetime(2026, 3, 27, 9, 59, tzinfo=UTC))
+    assert await nudges(store) == {}
+    await core.run_jobs(datetime(2026, 3, 27, 10, 0, tzinfo=UTC))
+    await core.run_jobs(datetime(2026, 3, 27, 10, 1, tzinfo=UTC))  # the next minute: not twice
+    queued = await nudges(store)
+    assert list(queued) == ["checkin:1:member:2:nudge:7d"]  # Ann has finished: not nudged
+    bob = queued["checkin:1:member:2:nudge:7d"]
+    assert bob.member_id == 2 and bob.due_at == datetime(2026, 3, 27, 10, 0, tzinfo=UTC)
+    assert bob.view["summary"] == (
+        "A reminder: the QI 3.2 Partnership working check-in closes Sun 05 Apr 2026 23:59; "
+        "2 of 4 questions answered."
+    )
+
+    # Melbourne, 7 days before: Monday 30 March, 10:00 AEDT = 23:00 UTC the day before.
+    await core.run_jobs(datetime(2026, 3, 29, 22, 59, tzinfo=UTC))
+    assert "checkin:1:member:3:nudge:7d" not in await nudges(store)
+    await core.run_jobs(datetime(2026, 3, 29, 23, 0, tzinfo=UTC))
+    cat = (await nudges(store))["checkin:1:member:3:nudge:7d"]
+    assert cat.member_id == 3 and cat.due_at == datetime(2026, 3, 29, 23, 0, tzinfo=UTC)
+    assert cat.view["summary"] == (
+        "A reminder: the QI 3.2 Partnership working check-in closes Mon 06 Apr 2026 08:59; "
+        "1 of 4 questions answered."
+    )
+
+    # 2 days before is a Saturday in Melbourne (4 April): Friday 3rd at 10:00 AEDT; London's
+    # is Friday 3rd at 10:00 BST. Bob has answered one more by then, and it says so.
+    clock.now = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+    await say(core, BOB, "checkin answer 1 4", form={"rating": "3"})
+    await core.run_jobs(datetime(2026, 4, 2, 23, 0, tzinfo=UTC))
+    assert "checkin:1:member:3:nudge:2d" in await nudges(store)
+    assert "checkin:1:member:2:nudge:2d" not in await nudges(store)
+    await core.run_jobs(datetime(2026, 4, 3, 9, 0, tzinfo=UTC))
+    queued = await nudges(store)
+    assert queued["checkin:1:member:2:nudge:2d"].due_at == datetime(2026, 4, 3, 9, 0, tzinfo=UTC)
+    assert "3 of 4 questions answered" in queued["checkin:1:member:2:nudge:2d"].view["summary"]
+    assert sorted(queued) == [
+        "checkin:1:member:2:nudge:2d",
+        "checkin:1:member:2:nudge:7d",
+        "checkin:1:member:3:nudge:2d",
+        "checkin:1:member:3:nudge:7d",
+    ]
+
+
+async def test_a_nudge_missed_by_more_than_half_a_day_is_not_sent_late(core, store):
+    await say(core, ANN, "checkin start qi-3.2 questions=1 closes=2026-04-05")
+    # The bot was down from before Friday 27th 10:00 until the evening after.
+    await core.run_jobs(datetime(2026, 3, 27, 22, 1, tzinfo=UTC))
+    assert await nudges(store) == {}
 
 
 async def test_a_cycle_closes_itself_at_its_closing_time(core, store, clock):
@@ -204,6 +270,60 @@ async def test_anonymous_answers_are_not_linked_to_anyone(core, store):
     assert "can't be changed" in await say(core, BOB, "checkin edit 1 1")
     status = await say(core, ANN, "checkin status")
     assert "who is outstanding is not shown" in status and "Marr: Ann" not in status
+
+
+async def rows_naming_a_member(store) -> list[str]:
+    """Every stored row, in every table, that refers to a member, as text."""
+    found = []
+    async with store.unit() as uow:
+        for table in Base.metadata.sorted_tables:
+            links = [
+                column.name
+                for column in table.columns
+                if any(fk.column.table.name == "members" for fk in column.foreign_keys)
+            ] or (["id"] if table.name == "members" else [])
+            if not links:
+                continue
+            for row in await uow.session.execute(select(table)):
+                if any(row._mapping[name] is not None for name in links):
+                    found.append(f"{table.name}: {tuple(row)}")
+    return found
+
+
+async def test_typed_anonymous_answers_are_saved_piece_by_piece_and_linked_to_nobody(core, store):
+    await say(core, ANN, "checkin start qi-3.2 questions=1,3 closes=2026-03-31 anonymous")
+    assert "QUESTION 1 OF 2" in await say(core, BOB, "checkin")
+    evidence = "Partners say the monthly forum keeps them in touch"
+    pieces = [
+        ("very good", "What is working well?", {"rating": 5}),
+        (WELL, "How do you know?", {"texts": {"working_well": WELL}}),
+        (evidence, "What are your improvement priorities?", {"texts": {"evidence": evidence}}),
+        ("-", "Saved question 1.", None),
+    ]
+    saved: list[dict] = []
+    for text, reply, piece in pieces:
+        assert reply in await say(core, BOB, text)
+        if piece is not None:
+            saved.append({"rating": piece.get("rating"), "texts": piece.get("texts", {})})
+        # Each piece is its own anonymous row the moment it is given...
+        async with store.unit() as uow:
+            rows = (await uow.session.scalars(select(AnonymousResponse))).all()
+            assert sorted(
+                ({"rating": r.rating, "texts": r.texts} for r in rows), key=str
+            ) == sorted(saved, key=str)
+            assert {(r.question, r.area_id) for r in rows} == {(1, 1)}
+            # ...and where Bob is in the flow says nothing of what he said.
+            state = await uow.dialog_states.of_member(2)
+            assert state.data == {"cycle": 1, "question": state.data["question"]}
+        for row in await rows_naming_a_member(store):
+            assert WELL not in row and evidence not in row, row
+    assert "QUESTION 2 OF 2" in await say(core, BOB, "checkin")  # resumes at the next
+    async with store.unit() as uow:
+        participant = await uow.checkins.participant(1, 2)
+        assert (participant.answered, participant.status) == ([1], "started")
+    # The rating may not be given twice: nothing says which rows were his.
+    assert "CAN'T BE CHANGED" in (await say(core, BOB, "checkin edit 1 1")).upper()
+    assert await count(store, Response) == 0
 
 
 def test_no_join_path_from_an_anonymous_answer_to_a_person():
@@ -269,3 +389,67 @@ async def test_the_action_plan(core, store, clock):
     }
     assert "1 OF 2 DONE" in await say(core, ANN, "actions")
     assert "There's no action 9." in await say(core, ANN, "action done 9")
+
+
+async def pending_reminders(store, item_id: int) -> list[tuple[int, datetime]]:
+    return sorted(
+        (row.member_id, row.due_at)
+        for key, row in (await outbox(store)).items()
+        if key.startswith(f"action:{item_id}:remind") and row.status == "pending"
+    )
+
+
+async def test_an_action_from_the_reports_button_is_given_an_owner_and_a_date(core, store):
+    await say(core, ANN, "checkin start qi-3.2 questions=1 closes=2026-03-31")
+    form = {"rating": "4", "priorities": "Invite more partners into the partnership"}
+    await say(core, BOB, "checkin answer 1 1", form=form)
+    (listing,) = await replies_to(core, ANN, "checkin priorities")
+    (button,) = [
+        b for block in listing.view.blocks if isinstance(block, Actions) for b in block.buttons
+    ]
+    assert "Action 1 added for Marr owned by Ann." in await say(core, ANN, button.command, form={})
+    assert await pending_reminders(store, 1) == []  # no date yet
+
+    refused = await say(core, ANN, "action edit 1")
+    assert "Sorry, say what to change: a new owner=, a new due=, or both." in refused
+    assert "Usage: action edit <id> [owner=<@member>] [due=<YYYY-MM-DD>]" in refused
+    assert "is not a date" in await say(core, ANN, "action edit 1 due=Friday")
+    assert "The due date 01 Jan 2026 is in the past." in await say(
+        core, ANN, "action edit 1 due=2026-01-01"
+    )
+    assert "There's no action 9." in await say(core, ANN, "action edit 9 due=2026-04-20")
+    # Neither owner nor coordinator.
+    assert "Only the action's owner or a coordinator can change it." in await say(
+        core, CAT, "action edit 1 due=2026-04-20"
+    )
+    assert await pending_reminders(store, 1) == []
+
+    answer = await say(core, ANN, "action edit 1 owner=<@UBOB> due=2026-04-20", mentions=[BOB])
+    assert (
+        "Action 1 is now owned by Bob and due 20 Apr 2026: Invite more partners into the "
+        "partnership" in answer
+    )
+    # Bob's reminders, 3 days before and on the day, at 09:30 in London (BST).
+    assert await pending_reminders(store, 1) == [
+        (2, datetime(2026, 4, 17, 8, 30, tzinfo=UTC)),
+        (2, datetime(2026, 4, 20, 8, 30, tzinfo=UTC)),
+    ]
+    told = [r for k, r in (await outbox(store)).items() if k.startswith("action:1:owner:2")]
+    assert [r.view["summary"] for r in told] == [
+        "Ann gave you action 1: Invite more partners into the partnership (due 20 Apr 2026)"
+    ]
+
+    # Now the owner, Bob moves it, in his own zone; the old reminders are cancelled.
+    await say(core, BOB, "me tz Australia/Melbourne")
+    assert "Action 1 is now due 04 May 2026" in await say(core, BOB, "action edit 1 due=2026-05-04")
+    assert await pending_reminders(store, 1) == [
+        (2, datetime(2026, 4, 30, 23, 30, tzinfo=UTC)),  # 09:30 AEST on Friday 1 May
+        (2, datetime(2026, 5, 3, 23, 30, tzinfo=UTC)),
+    ]
+    assert "nothing changed" in await say(core, BOB, "action edit 1 due=2026-05-04")
+    assert "1. Invite more partners into the partnership - Marr - Bob - due 04 May 2026" in (
+        await say(core, CAT, "actions")
+    )
+    assert "Action 1 is done" in await say(core, BOB, "action done 1")
+    assert "is done already" in await say(core, ANN, "action edit 1 due=2026-05-11")
+    assert await pending_reminders(store, 1) == []

@@ -300,3 +300,67 @@ async def test_an_anonymous_report_names_nobody_and_hides_small_areas(core):
     assert "fewer than 5" in markdown
     status = await say(core, CORA, "checkin status")
     assert "Aileen" not in status  # who is outstanding is not kept in anonymous cycles
+
+
+async def test_a_cycle_sets_its_own_threshold_for_hiding_small_areas(core):
+    opened = await say(
+        core,
+        CORA,
+        "checkin start qi-3.2 questions=1,3,4,7 areas=all closes=2026-03-31 anonymous min=3",
+    )
+    assert "Reports will leave out any area with fewer than 3 respondents, and say so." in opened
+    await answer_everything(core)
+    _, data = await download(core, await say(core, CORA, "checkin report format=md"))
+    markdown = data.decode()
+    # Marr has 3 respondents; the others 2, 2 and 1.
+    assert f"## {area_heading('Marr')}" in markdown
+    for area in ("Kincardine and Mearns", "Banff and Buchan", "Formartine"):
+        assert f"## {area_heading(area)}" not in markdown
+    assert "3 areas not shown: fewer than 3 respondents." in markdown
+    assert "3 areas not shown: fewer than 3 respondents." in await say(core, CORA, "checkin report")
+
+
+async def test_the_partnerships_threshold_applies_when_a_cycle_sets_none(
+    core, store, clock, frameworks
+):
+    lower = Partnerbot(
+        store,
+        Partnership(
+            frameworks=frameworks,
+            public_url="https://bot.example.org",
+            min_respondents=2,
+        ),
+        clock=clock,
+    )
+    lower.people = core.people  # type: ignore[attr-defined]
+    opened = await say(
+        lower, CORA, "checkin start qi-3.2 questions=1,3,4,7 areas=all closes=2026-03-31 anonymous"
+    )
+    assert "fewer than 2 respondents" in opened
+    await answer_everything(lower)
+    _, data = await download(lower, await say(lower, CORA, "checkin report format=md"))
+    markdown = data.decode()
+    for area in ("Marr", "Kincardine and Mearns", "Banff and Buchan"):
+        assert f"## {area_heading(area)}" in markdown
+    assert f"## {area_heading('Formartine')}" not in markdown
+    assert "1 area not shown: fewer than 2 respondents." in markdown
+
+
+@pytest.mark.parametrize(
+    ("option", "problem"),
+    [
+        ("anonymous min=1", "min= takes a number of respondents from 2 to 100, not 1."),
+        ("anonymous min=0", "min= takes a number of respondents from 2 to 100, not 0."),
+        ("anonymous min=101", "min= takes a number of respondents from 2 to 100, not 101."),
+        ("anonymous min=few", "min= takes a whole number, not `few`."),
+        ("min=3", "min= is for anonymous check-ins (add `anonymous`)"),
+    ],
+)
+async def test_a_bad_threshold_is_refused_with_the_usage(core, store, option, problem):
+    answer = await say(core, CORA, f"checkin start qi-3.2 closes=2026-03-31 {option}")
+    assert f"Sorry, {problem}" in answer
+    assert "Usage: checkin start <framework> [questions=<1,3,4,7>]" in answer
+    assert "[min=<n>] [anonymous]" in answer
+    async with store.unit() as uow:
+        assert await uow.checkins.latest_cycle() is None
+        assert (await uow.session.scalars(select(OutboxMessage))).all() == []
