@@ -254,7 +254,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         ("meeting", "change"),
-        "move a meeting or change its place or length",
+        "move a meeting or change its place or length (those going get a calendar update)",
         "meetings",
         (Param("id", Kind.INT, "id"),),
         (
@@ -283,7 +283,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(("meeting",), "one meeting", "meetings", (Param("id", Kind.INT, "id"),)),
     CommandSpec(
         ("meeting", "cancel"),
-        "cancel a meeting",
+        "cancel a meeting (those going get a calendar cancellation)",
         "meetings",
         (Param("id", Kind.INT, "id"),),
         who=Who.COORDINATORS,

@@ -73,12 +73,14 @@ async def member_id(store, user) -> int:
         return identity.member_id
 
 
-async def ics_of(core: Partnerbot, row: OutboxMessage) -> tuple[str, Calendar]:
+async def ics_of(
+    core: Partnerbot, row: OutboxMessage, label: str = "Add to calendar (.ics)"
+) -> tuple[str, Calendar]:
     view = view_from_dict(row.view)
     (calendar,) = [
         b for block in view.blocks if isinstance(block, Actions) for b in block.buttons if b.url
     ]
-    assert calendar.label == "Add to calendar (.ics)"
+    assert calendar.label == label
     download = await core.download(calendar.url.rsplit("/", 1)[1])
     return download.media_type, Calendar.from_ical(download.data)
 
@@ -276,6 +278,22 @@ async def test_cancelling_cancels_the_reminders_and_tells_those_going(core, stor
         "take place."
     )
     assert len(pending(rows, ":cancelled:c")) == 1  # said in the channel too
+    # Bob's calendar is told to drop the event it took from the announcement.
+    (announced,) = [row for key, row in rows.items() if key.startswith("meeting:1:announce:")]
+    _, first = await ics_of(core, announced)
+    (invited,) = first.walk("VEVENT")
+    media_type, calendar = await ics_of(core, told, "Remove from calendar (.ics)")
+    assert media_type == "text/calendar; charset=utf-8"
+    assert str(first["method"]) == "PUBLISH" and str(calendar["method"]) == "CANCEL"
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["uid"]) == str(invited["uid"]) == "meeting-1@partnerbot"
+    assert event["sequence"] > invited["sequence"]
+    assert str(event["status"]) == "CANCELLED"
+    assert event.decoded("dtstart") == invited.decoded("dtstart")
+    assert "RECURRENCE-ID" not in event
+    (channel_notice,) = pending(rows, ":cancelled:c")
+    _, same = await ics_of(core, channel_notice, "Remove from calendar (.ics)")
+    assert same.to_ical() == calendar.to_ical()
     assert "was cancelled" in await say(core, BOB, "rsvp 1 yes")
     assert "already cancelled" in await say(core, ANN, "meeting cancel 1")
     assert "No meetings are scheduled." in await say(core, BOB, "meetings")
@@ -301,11 +319,71 @@ async def test_changing_the_time_reschedules_the_reminders_and_tells_those_going
         .view["summary"]
         .startswith("Marr forum (meeting 1) has changed: moved from Tue 12 May 2026 10:30.")
     )
+    # With it, an update for his calendar: the same event, a higher SEQUENCE, the new time.
+    told = rows[f"meeting:1:change:r1:m{bob}"]
+    media_type, calendar = await ics_of(core, told, "Update my calendar (.ics)")
+    assert media_type == "text/calendar; charset=utf-8"
+    assert str(calendar["method"]) == "REQUEST"
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["uid"]) == "meeting-1@partnerbot"
+    assert event["sequence"] == 1
+    assert event.decoded("dtstart") == datetime(2026, 5, 12, 14, 0, tzinfo=LONDON)
+    assert str(event["status"]) == "CONFIRMED"
+    await say(core, ANN, "meeting change 1 where=Library")
+    rows = await outbox(store)
+    _, again = await ics_of(core, rows[f"meeting:1:change:r2:m{bob}"], "Update my calendar (.ics)")
+    (event,) = again.walk("VEVENT")
+    assert event["sequence"] == 2 and str(event["location"]) == "Library"
     assert "doesn't exist in Europe/London" in await say(
         core, ANN, "meeting change 1 date=2027-03-28 time=01:30"
     )
     assert "in the past" in await say(core, ANN, "meeting change 1 date=2026-03-01")
     assert len(pending(await outbox(store), ":remind:")) == 6
+
+
+async def test_changing_or_cancelling_one_meeting_of_a_series_updates_that_occurrence(core, store):
+    await say(core, ANN, "area channel Marr", where=channel("marr"))
+    await say(core, ANN, 'meeting schedule "Marr CoP" 2026-03-10 10:00 repeat=twice-yearly')
+    await say(core, BOB, "rsvp 2 yes")
+    await say(core, BOB, "rsvp 3 yes")
+    bob = await member_id(store, BOB)
+    rows = await outbox(store)
+    (shared,) = [row for key, row in rows.items() if key.startswith("meeting:1:announce:")]
+    _, series = await ics_of(core, shared)
+    (master,) = series.walk("VEVENT")
+    assert str(master["uid"]) == "meeting-1@partnerbot" and "RRULE" in master
+
+    # Meeting 2 (10 Sep 2026, 10:00 BST) moves to 14:00: that occurrence of the series' event.
+    await say(core, ANN, "meeting change 2 time=14:00")
+    rows = await outbox(store)
+    _, calendar = await ics_of(
+        core, rows[f"meeting:2:change:r1:m{bob}"], "Update my calendar (.ics)"
+    )
+    assert str(calendar["method"]) == "REQUEST"
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["uid"]) == str(master["uid"])
+    assert event.decoded("recurrence-id") == datetime(2026, 9, 10, 10, 0, tzinfo=LONDON)
+    assert event.decoded("dtstart") == datetime(2026, 9, 10, 14, 0, tzinfo=LONDON)
+    assert event["sequence"] == 1 and "RRULE" not in event
+    # Cancelling it after the move still names the occurrence the rule gave it.
+    await say(core, ANN, "meeting cancel 2")
+    rows = await outbox(store)
+    _, calendar = await ics_of(
+        core, rows[f"meeting:2:cancelled:m{bob}"], "Remove from calendar (.ics)"
+    )
+    assert str(calendar["method"]) == "CANCEL"
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["uid"]) == "meeting-1@partnerbot" and event["sequence"] == 2
+    assert event.decoded("recurrence-id") == datetime(2026, 9, 10, 10, 0, tzinfo=LONDON)
+    # Meeting 3, cancelled without a move: its own occurrence, 10 Mar 2027 10:00 GMT.
+    await say(core, ANN, "meeting cancel 3")
+    rows = await outbox(store)
+    _, calendar = await ics_of(
+        core, rows[f"meeting:3:cancelled:m{bob}"], "Remove from calendar (.ics)"
+    )
+    (event,) = calendar.walk("VEVENT")
+    assert event.decoded("recurrence-id") == datetime(2027, 3, 10, 10, 0, tzinfo=LONDON)
+    assert event["sequence"] == 1
 
 
 async def test_attendance_during_the_meeting_by_area_and_organisation(core, store, clock):
