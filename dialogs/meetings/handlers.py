@@ -173,8 +173,9 @@ async def _queue_reminders(
     default_zone: str,
     now: datetime,
 ) -> int:
-    """Queue a member's reminders for the meeting, each shown in their own zone. Pending ones
-    are cancelled first, so each offset goes out once whatever changed in between."""
+    """Queue a member's reminders for the meeting, each shown in their own zone, and the
+    check-in message at its start. Pending ones are cancelled first, so each goes out once
+    whatever changed in between. Returns how many reminders (before the start) were queued."""
     await cancel(uow, _reminder_prefix(meeting.id, member.id))
     zone = await zone_of(uow, member, default_zone)
     queued = 0
@@ -195,6 +196,18 @@ async def _queue_reminders(
             not_after=meeting.starts_at,
         )
         queued += 1
+    # And at the start, the button to check in with, while the meeting is on.
+    if meeting.ends_at > now:
+        await queue(
+            uow,
+            key=f"{_reminder_prefix(meeting.id, member.id)}r{meeting.revision}v{version}:start",
+            kind=Kind.MEETING_REMINDER,
+            to=ToMember(member.id),
+            view=views.starting(meeting, zone=zone, late=meeting.starts_at < now),
+            due_at=max(meeting.starts_at, now),
+            now=now,
+            not_after=meeting.ends_at,
+        )
     return queued
 
 

@@ -104,16 +104,31 @@ def reminder(meeting: Meeting, *, zone: str, before: timedelta) -> View:
         blocks=(
             Paragraph(text),
             Paragraph(
-                "When it starts, check in with the button or `attend "
-                f"{meeting.id}`. Can't come after all? Let us know.",
+                "Are you coming? When it starts I'll send you a button to check in with "
+                f"(or type `attend {meeting.id}`).",
                 Tone.MUTED,
             ),
-            Actions(
-                (
-                    Button("Check in", f"attend {meeting.id}", ButtonStyle.PRIMARY),
-                    Button("Can't come", f"rsvp {meeting.id} no"),
-                )
+            Actions(rsvp_buttons(meeting.id)),
+        ),
+    )
+
+
+def starting(meeting: Meeting, *, zone: str, late: bool = False) -> View:
+    """At the start, to those going or who haven't answered: the button that records them as
+    there (``attend``)."""
+    text = (
+        f"{'On now' if late else 'Starting now'}: {meeting.title} (meeting {meeting.id}), "
+        f"{local(meeting.starts_at, zone)} ({zone})"
+        + (f", {meeting.place}." if meeting.place else ".")
+    )
+    return View(
+        summary=text,
+        blocks=(
+            Paragraph(text, Tone.STRONG),
+            Paragraph(
+                f"There? Check in so you're counted (or type `attend {meeting.id}`).", Tone.MUTED
             ),
+            Actions((Button("Check in", f"attend {meeting.id}", ButtonStyle.PRIMARY),)),
         ),
     )
 

@@ -67,6 +67,16 @@ def pending(rows: dict[str, OutboxMessage], part: str) -> list[OutboxMessage]:
     return [row for key, row in rows.items() if part in key and row.status == "pending"]
 
 
+def reminders(rows: dict[str, OutboxMessage]) -> list[OutboxMessage]:
+    """The pending reminders before a meeting (not the check-in message at its start)."""
+    return [row for row in pending(rows, ":remind:") if not row.key.endswith(":start")]
+
+
+def check_ins(rows: dict[str, OutboxMessage]) -> list[OutboxMessage]:
+    """The pending check-in messages due at a meeting's start."""
+    return [row for row in pending(rows, ":remind:") if row.key.endswith(":start")]
+
+
 async def member_id(store, user) -> int:
     async with store.unit() as uow:
         identity = await uow.members.identity(user.platform, user.tenant_id, user.user_id)
@@ -163,16 +173,34 @@ async def test_a_meeting_is_announced_in_the_areas_channels_on_every_platform(co
     assert [tz["tzid"] for tz in calendar.walk("VTIMEZONE")] == ["Europe/London"]
 
     # Reminders to Marr's two members (not Cat, in Formartine), 7d, 1d and 1h before.
-    reminders = pending(rows, ":remind:")
-    assert len(reminders) == 6
-    assert sorted({row.due_at for row in reminders}) == [
+    before = reminders(rows)
+    assert len(before) == 6
+    assert sorted({row.due_at for row in before}) == [
         datetime(2026, 5, 5, 9, 30, tzinfo=UTC),
         datetime(2026, 5, 11, 9, 30, tzinfo=UTC),
         datetime(2026, 5, 12, 8, 30, tzinfo=UTC),
     ]
-    assert all(row.not_after == meeting.starts_at for row in reminders)
+    assert all(row.not_after == meeting.starts_at for row in before)
     cat = await member_id(store, CAT)
-    assert cat not in {row.member_id for row in reminders}
+    assert cat not in {row.member_id for row in before}
+    # Each reminder asks whether they're coming, with the RSVP buttons.
+    text = render_text(view_from_dict(before[0].view))
+    assert "[Going: rsvp 1 yes]   [Maybe: rsvp 1 maybe]   [Can't: rsvp 1 no]" in text
+    assert "[Check in" not in text
+    # At the start, each gets the button that checks them in, good until the meeting ends.
+    starting = check_ins(rows)
+    assert sorted(row.member_id for row in starting) == sorted(
+        [await member_id(store, ANN), await member_id(store, BOB)]
+    )
+    assert {(row.due_at, row.not_after) for row in starting} == {
+        (meeting.starts_at, meeting.ends_at)
+    }
+    text = render_text(view_from_dict(starting[0].view))
+    assert text.startswith(
+        "Starting now: Marr forum (meeting 1), Tue 12 May 2026 10:30 (Europe/London), "
+        "Town Hall, Inverurie."
+    )
+    assert "[Check in: attend 1]" in text
 
 
 async def test_without_a_linked_channel_the_announcement_comes_back_to_share(core, store):
@@ -180,7 +208,7 @@ async def test_without_a_linked_channel_the_announcement_comes_back_to_share(cor
     assert "for the whole partnership" in answer
     assert "No channel is linked to the whole partnership yet" in answer
     assert "FORUM MEETING 1: MARR FORUM" in answer and "[Going: rsvp 1 yes]" in answer
-    assert len(pending(await outbox(store), ":remind:")) == 9  # all three members
+    assert len(reminders(await outbox(store))) == 9  # all three members
 
 
 async def test_a_series_carries_its_rrule_and_each_meeting_is_at_local_time(core, store):
@@ -226,7 +254,7 @@ async def test_rsvp_by_button_and_by_text_updates_the_counts_and_the_reminders(c
     )
     # Cat, in another area, types maybe in her DM: she is reminded too.
     assert "Going 1 · Maybe 1 · Can't 0" in await say(core, CAT, "rsvp 1 maybe")
-    assert len([r for r in pending(await outbox(store), ":remind:") if r.member_id == cat]) == 3
+    assert len([r for r in reminders(await outbox(store)) if r.member_id == cat]) == 3
     # Bob can't come after all: his pending reminders are withdrawn.
     assert "Going 0 · Maybe 1 · Can't 1" in await say(core, BOB, "rsvp 1 no", form={})
     rows = await outbox(store)
@@ -234,7 +262,7 @@ async def test_rsvp_by_button_and_by_text_updates_the_counts_and_the_reminders(c
     # A double click changes nothing; changing his mind again brings them back, once each.
     assert "Going 0 · Maybe 1 · Can't 1" in await say(core, BOB, "rsvp 1 no", form={})
     await say(core, BOB, "rsvp 1 yes", form={})
-    again = [r for r in pending(await outbox(store), ":remind:") if r.member_id == bob]
+    again = [r for r in reminders(await outbox(store)) if r.member_id == bob]
     assert len(again) == 3 and len({r.due_at for r in again}) == 3
     async with store.unit() as uow:
         answers = {r.member_id: r.answer for r in await uow.session.scalars(select(MeetingRsvp))}
@@ -248,7 +276,7 @@ async def test_reminders_are_shown_in_each_members_own_zone(core, store):
     await say(core, BOB, "me tz Australia/Melbourne")
     await say(core, ANN, MARR_FORUM + " remind=1d")
     bob = await member_id(store, BOB)
-    rows = {row.member_id: row for row in pending(await outbox(store), ":remind:")}
+    rows = {row.member_id: row for row in reminders(await outbox(store))}
     assert rows[bob].view["summary"] == (
         "Reminder: Marr forum starts in 1 day, Tue 12 May 2026 19:30 (Australia/Melbourne), "
         "Town Hall, Inverurie."
@@ -305,14 +333,15 @@ async def test_changing_the_time_reschedules_the_reminders_and_tells_those_going
     answer = await say(core, ANN, "meeting change 1 time=14:00")
     assert "Changed Marr forum (meeting 1): moved from Tue 12 May 2026 10:30." in answer
     rows = await outbox(store)
-    reminders = pending(rows, ":remind:")
-    assert len(reminders) == 6
-    assert sorted({row.due_at for row in reminders}) == [
+    before = reminders(rows)
+    assert len(before) == 6
+    assert sorted({row.due_at for row in before}) == [
         datetime(2026, 5, 5, 13, 0, tzinfo=UTC),
         datetime(2026, 5, 11, 13, 0, tzinfo=UTC),
         datetime(2026, 5, 12, 12, 0, tzinfo=UTC),
     ]
-    assert all("Tue 12 May 2026 14:00" in row.view["summary"] for row in reminders)
+    assert all("Tue 12 May 2026 14:00" in row.view["summary"] for row in before)
+    assert {row.due_at for row in check_ins(rows)} == {datetime(2026, 5, 12, 13, 0, tzinfo=UTC)}
     bob = await member_id(store, BOB)
     assert (
         rows[f"meeting:1:change:r1:m{bob}"]
@@ -338,7 +367,7 @@ async def test_changing_the_time_reschedules_the_reminders_and_tells_those_going
         core, ANN, "meeting change 1 date=2027-03-28 time=01:30"
     )
     assert "in the past" in await say(core, ANN, "meeting change 1 date=2026-03-01")
-    assert len(pending(await outbox(store), ":remind:")) == 6
+    assert len(reminders(await outbox(store))) == 6
 
 
 async def test_changing_or_cancelling_one_meeting_of_a_series_updates_that_occurrence(core, store):
@@ -501,7 +530,7 @@ async def test_a_coordinator_invites_every_organisation_current_and_past(core, s
     rows = await outbox(store)
     invite = rows[f"meeting:1:invite:m{dan}"]
     assert invite.view["summary"].startswith("You're invited 1: Marr forum")
-    assert len([r for r in pending(rows, ":remind:") if r.member_id == dan]) == 3
+    assert len([r for r in reminders(rows) if r.member_id == dan]) == 3
     async with store.unit() as uow:
         invited = await uow.meetings.invited_organisations(1)
     assert [o.name for o in invited] == ["Aberdeenshire Council", "Old Learning Trust"]
@@ -534,12 +563,12 @@ async def test_joining_an_area_brings_its_meeting_reminders_and_leaving_drops_th
     dan, bob = await member_id(store, DAN), await member_id(store, BOB)
     rows = await outbox(store)
     assert [r for r in pending(rows, ":remind:") if r.member_id == dan] == []
-    assert len([r for r in pending(rows, ":remind:") if r.member_id == bob]) == 2
+    assert len([r for r in reminders(rows) if r.member_id == bob]) == 2
 
     await say(core, DAN, "me area Marr")
     await say(core, BOB, "me area Formartine")
     rows = await outbox(store)
-    dans = sorted(r.due_at for r in pending(rows, ":remind:") if r.member_id == dan)
+    dans = sorted(r.due_at for r in reminders(rows) if r.member_id == dan)
     assert dans == [
         datetime(2026, 5, 5, 9, 30, tzinfo=UTC),  # 7 days before 10:30 BST
         datetime(2026, 5, 11, 9, 30, tzinfo=UTC),
@@ -548,4 +577,4 @@ async def test_joining_an_area_brings_its_meeting_reminders_and_leaving_drops_th
     # An answer still decides: Bob, now elsewhere, says he's going, and is reminded again.
     await say(core, BOB, "rsvp 1 yes")
     rows = await outbox(store)
-    assert len([r for r in pending(rows, ":remind:") if r.member_id == bob]) == 2
+    assert len([r for r in reminders(rows) if r.member_id == bob]) == 2
