@@ -267,7 +267,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         ("meeting", "invite"),
-        "invite every organisation in the directory, current and past",
+        "invite every organisation, current and past; names those nobody there can be told at",
         "meetings",
         (Param("id", Kind.INT, "id"),),
         who=Who.COORDINATORS,

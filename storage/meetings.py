@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     Area,
     Conversation,
+    Identity,
     Meeting,
     MeetingAttendance,
     MeetingInvitation,
@@ -190,6 +191,16 @@ class MeetingRepository:
             select(Member).where(Member.organisation_id.in_(organisation_ids)).order_by(Member.id)
         )
         return list(result)
+
+    async def reachable(self, member_ids: list[int]) -> set[int]:
+        """Those of the members the bot can message privately: a chat on some platform that
+        hasn't refused its messages."""
+        result = await self._session.scalars(
+            select(Identity.member_id)
+            .where(Identity.member_id.in_(member_ids), Identity.unreachable_at.is_(None))
+            .distinct()
+        )
+        return set(result)
 
     # -- attendance ------------------------------------------------------------------------------
 

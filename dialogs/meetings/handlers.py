@@ -888,13 +888,36 @@ async def invite_partners(turn: Turn, command: Command) -> Sequence[Reply]:
         uow, meeting, default_zone=turn.partnership.timezone, now=turn.now
     )
     current = sum(1 for o in organisations if o.is_current)
+    text = (
+        f"Invited {_plural(len(organisations), 'organisation')} to {meeting.title} "
+        f"({current} current, {len(organisations) - current} past; {new} newly): "
+        f"{', '.join(o.name for o in organisations)}. Sending the invitation to "
+        f"{_plural(len(members), 'member')} of theirs; {reminded} will get reminders."
+    )
+    # An organisation nobody can be told about it is only invited on paper: name them, so the
+    # coordinator can reach them another way.
+    reachable = await uow.meetings.reachable([m.id for m in members])
+    nobody = [o.name for o in organisations if not any(m.organisation_id == o.id for m in members)]
+    refused = [
+        o.name
+        for o in organisations
+        if o.name not in nobody
+        and not any(m.organisation_id == o.id and m.id in reachable for m in members)
+    ]
+    unreached = []
+    if nobody:
+        unreached.append(f"no member of {', '.join(nobody)} uses partnerbot")
+    if refused:
+        unreached.append(f"the platforms refused messages to every member of {', '.join(refused)}")
+    if not unreached:
+        return (text_reply(text, tone=Tone.GOOD),)
     return (
+        text_reply(text, tone=Tone.GOOD),
         text_reply(
-            f"Invited {_plural(len(organisations), 'organisation')} to {meeting.title} "
-            f"({current} current, {len(organisations) - current} past; {new} newly): "
-            f"{', '.join(o.name for o in organisations)}. Sending the invitation to "
-            f"{_plural(len(members), 'member')} of theirs; {reminded} will get reminders.",
-            tone=Tone.GOOD,
+            f"Couldn't reach {_plural(len(nobody) + len(refused), 'organisation')}: "
+            + "; ".join(unreached)
+            + ". Invite them another way (email, phone).",
+            tone=Tone.WARNING,
         ),
     )
 

@@ -519,12 +519,20 @@ async def test_the_weekly_cadence_check_warns_the_areas_coordinators(core, store
 async def test_a_coordinator_invites_every_organisation_current_and_past(core, store):
     await say(core, ANN, "partner add Aberdeenshire Council")
     await say(core, ANN, "partner add Old Learning Trust past")
+    await say(core, ANN, "partner add Village Hall Group past")
+    await say(core, BOB, "me org Aberdeenshire Council")
     await say(core, DAN, "me org Old Learning Trust")  # no area: not in Marr's audience
     await say(core, ANN, MARR_FORUM)
     answer = await say(core, ANN, "meeting invite 1")
     assert (
-        "Invited 2 organisations to Marr forum (1 current, 1 past; 2 newly): "
-        "Aberdeenshire Council, Old Learning Trust." in answer
+        "Invited 3 organisations to Marr forum (1 current, 2 past; 3 newly): "
+        "Aberdeenshire Council, Old Learning Trust, Village Hall Group. Sending the invitation "
+        "to 2 members of theirs" in answer
+    )
+    # Nobody at the Village Hall Group uses partnerbot: the coordinator is told so by name.
+    assert (
+        "Couldn't reach 1 organisation: no member of Village Hall Group uses partnerbot. "
+        "Invite them another way (email, phone)." in answer
     )
     dan = await member_id(store, DAN)
     rows = await outbox(store)
@@ -533,9 +541,25 @@ async def test_a_coordinator_invites_every_organisation_current_and_past(core, s
     assert len([r for r in reminders(rows) if r.member_id == dan]) == 3
     async with store.unit() as uow:
         invited = await uow.meetings.invited_organisations(1)
-    assert [o.name for o in invited] == ["Aberdeenshire Council", "Old Learning Trust"]
+    assert [o.name for o in invited] == [
+        "Aberdeenshire Council",
+        "Old Learning Trust",
+        "Village Hall Group",
+    ]
     assert "0 newly" in await say(core, ANN, "meeting invite 1")
     assert len(await outbox(store)) == len(rows)  # asked twice, queued once
+    # Once Slack refuses messages to Dan, nobody at the Old Learning Trust can be reached.
+    async with store.unit() as uow:
+        identity = await uow.members.identity("slack", "T1", DAN.user_id)
+        await uow.outbox.mark_unreachable(
+            identity_id=identity.id, conversation_row_id=None, reason="account_inactive", now=START
+        )
+    again = await say(core, ANN, "meeting invite 1")
+    assert (
+        "Couldn't reach 2 organisations: no member of Village Hall Group uses partnerbot; the "
+        "platforms refused messages to every member of Old Learning Trust." in again
+    )
+    assert "Aberdeenshire Council" not in again.split("Couldn't reach")[1]
 
 
 async def test_the_meeting_view_tells_coordinators_who_cannot_be_reached(core, store):
