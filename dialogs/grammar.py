@@ -331,9 +331,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         ("practice", "edit"),
-        "change a practice record you shared",
+        "change a practice record you shared (the form), or the forum it was shared at",
         "practice",
         (Param("id", Kind.INT, "id"),),
+        (Option("meeting", Kind.INT, "meeting id"),),
     ),
     CommandSpec(
         ("practice", "withdraw"),

@@ -69,6 +69,17 @@ class MeetingRepository:
         )
         return list(result)
 
+    async def started_recently(self, now: datetime, *, limit: int) -> list[Meeting]:
+        """Scheduled meetings that have started (the one on now too), latest first: those a
+        practice record can have been shared at."""
+        result = await self._session.scalars(
+            select(Meeting)
+            .where(Meeting.status == SCHEDULED, Meeting.starts_at <= now)
+            .order_by(Meeting.starts_at.desc(), Meeting.id.desc())
+            .limit(limit)
+        )
+        return list(result)
+
     def _for_area(self, area_id: int | None) -> object:
         # A partnership-wide meeting (no area) counts for every area; None asks for those only.
         if area_id is None:

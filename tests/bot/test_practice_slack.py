@@ -112,7 +112,7 @@ async def test_practice_share_opens_a_modal_whose_submission_saves_the_record(
     assert modal["type"] == "modal" and modal["callback_id"] == "partnerbot_form"
     assert modal["title"]["text"] == "Share practice"
     assert modal["submit"]["text"] == "Share"
-    assert inputs(modal) == ["title", "text", "kind", "tags", "area", "links"]
+    assert inputs(modal) == ["title", "text", "kind", "tags", "area", "links", "meeting"]
     assert json.loads(modal["private_metadata"])["command"] == "practice save"
 
     typed = {
