@@ -256,7 +256,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         ("meeting", "change"),
-        "move a meeting or change its place or length",
+        "move a meeting or change its place or length (those going get a calendar update)",
         "meetings",
         (Param("id", Kind.INT, "id"),),
         (
@@ -269,7 +269,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         ("meeting", "invite"),
-        "invite every organisation in the directory, current and past",
+        "invite every organisation, current and past; names those nobody there can be told at",
         "meetings",
         (Param("id", Kind.INT, "id"),),
         who=Who.COORDINATORS,
@@ -285,7 +285,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(("meeting",), "one meeting", "meetings", (Param("id", Kind.INT, "id"),)),
     CommandSpec(
         ("meeting", "cancel"),
-        "cancel a meeting",
+        "cancel a meeting (those going get a calendar cancellation)",
         "meetings",
         (Param("id", Kind.INT, "id"),),
         who=Who.COORDINATORS,
@@ -333,9 +333,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         ("practice", "edit"),
-        "change a practice record you shared",
+        "change a practice record you shared (the form), or the forum it was shared at",
         "practice",
         (Param("id", Kind.INT, "id"),),
+        (Option("meeting", Kind.INT, "meeting id"),),
     ),
     CommandSpec(
         ("practice", "withdraw"),

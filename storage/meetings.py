@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     Area,
     Conversation,
+    Identity,
     Meeting,
     MeetingAttendance,
     MeetingInvitation,
@@ -64,6 +65,17 @@ class MeetingRepository:
             select(Meeting)
             .where(Meeting.status == SCHEDULED, Meeting.ends_at > now)
             .order_by(Meeting.starts_at, Meeting.id)
+            .limit(limit)
+        )
+        return list(result)
+
+    async def started_recently(self, now: datetime, *, limit: int) -> list[Meeting]:
+        """Scheduled meetings that have started (the one on now too), latest first: those a
+        practice record can have been shared at."""
+        result = await self._session.scalars(
+            select(Meeting)
+            .where(Meeting.status == SCHEDULED, Meeting.starts_at <= now)
+            .order_by(Meeting.starts_at.desc(), Meeting.id.desc())
             .limit(limit)
         )
         return list(result)
@@ -190,6 +202,16 @@ class MeetingRepository:
             select(Member).where(Member.organisation_id.in_(organisation_ids)).order_by(Member.id)
         )
         return list(result)
+
+    async def reachable(self, member_ids: list[int]) -> set[int]:
+        """Those of the members the bot can message privately: a chat on some platform that
+        hasn't refused its messages."""
+        result = await self._session.scalars(
+            select(Identity.member_id)
+            .where(Identity.member_id.in_(member_ids), Identity.unreachable_at.is_(None))
+            .distinct()
+        )
+        return set(result)
 
     # -- attendance ------------------------------------------------------------------------------
 

@@ -391,6 +391,9 @@ class Meeting(Base):
     place: Mapped[str] = mapped_column(String(500), default="")
     agenda: Mapped[list[str]] = mapped_column(JSON, default=list)
     repeat: Mapped[str | None] = mapped_column(String(20))
+    # In a series, the start its rule gave this meeting (its RECURRENCE-ID in calendars), kept
+    # when the meeting is moved.
+    occurrence_at: Mapped[datetime | None]
     # Minutes before the start at which reminders go out.
     remind_minutes: Mapped[list[int]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(10), default="scheduled", index=True)

@@ -3,8 +3,12 @@
 Search behaves the same on both databases: the words are stemmed the English way (SQLite FTS5's
 ``porter`` tokenizer, PostgreSQL's ``english`` configuration), every word must match (a trailing
 ``*`` matches a prefix), English stop words are dropped before either database sees them
-(PostgreSQL would drop them, FTS5 would demand them), and a match in the title counts most, then
-the tags, then the body (FTS5 ``bm25`` weights; tsvector weights A, B and D with ``ts_rank``).
+(PostgreSQL would drop them, FTS5 would demand them), and the ranking is the same on both: first
+the records with a word in the title, then those with one in the tags, then the rest, each newest
+first. (FTS5's ``bm25`` and PostgreSQL's ``ts_rank`` weigh word counts differently, so ranking by
+either would put different records first on the two databases; whether a word is in a field is
+asked of both the same way: FTS5 ``bm25`` with only that column weighted, tsvector weights A and
+B in the query.)
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ WITHDRAWN = "withdrawn"
 # show them as they are, and a member's own text cannot fake a highlight that breaks a card.
 MARK_START, MARK_END, ELLIPSIS = "«", "»", "…"
 
-# Title, body, tags: the column order of the practice_fts table.
-SQLITE_WEIGHTS = "10.0, 1.0, 4.0"
+# Title, body, tags: the column order of the practice_fts table. bm25 is below zero when a
+# word matches in a column weighted above zero, and zero when none does.
+SQLITE_IN_TITLE = "bm25(practice_fts, 1.0, 0.0, 0.0) < 0"
+SQLITE_IN_TAGS = "bm25(practice_fts, 0.0, 0.0, 1.0) < 0"
 
 # PostgreSQL's english.stop (Snowball): dropped from every query on both databases.
 STOP_WORDS = frozenset(
@@ -319,13 +325,22 @@ class PracticeRepository:
             params["tag"] = tag
         if self._session.get_bind().dialect.name == "postgresql":
             params["query"] = " & ".join(t.word + (":*" if t.prefix else "") for t in terms)
+            # The same words, only where the vector has them with the title's (A) or the
+            # tags' (B) weight.
+            for name, weight in (("in_title", "A"), ("in_tags", "B")):
+                params[name] = " | ".join(
+                    t.word + (":*" if t.prefix else ":") + weight for t in terms
+                )
             statement = text(
                 "SELECT m.id, ts_headline('english', m.body, q, :options) AS snippet FROM ("
-                " SELECT r.id, r.body, ts_rank(r.search_vector, q) AS rank"
+                " SELECT r.id, r.body,"
+                " r.search_vector @@ to_tsquery('english', :in_title) AS in_title,"
+                " r.search_vector @@ to_tsquery('english', :in_tags) AS in_tags"
                 " FROM practice_records r, to_tsquery('english', :query) AS q"
                 f" WHERE r.search_vector @@ q AND r.status = 'published'{filters}"
-                " ORDER BY rank DESC, r.id DESC LIMIT :limit"
-                ") AS m, to_tsquery('english', :query) AS q ORDER BY m.rank DESC, m.id DESC"
+                " ORDER BY in_title DESC, in_tags DESC, r.id DESC LIMIT :limit"
+                ") AS m, to_tsquery('english', :query) AS q"
+                " ORDER BY m.in_title DESC, m.in_tags DESC, m.id DESC"
             )
             params["options"] = (
                 f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, MinWords=12, "
@@ -338,7 +353,8 @@ class PracticeRepository:
                 "SELECT r.id, snippet(practice_fts, 1, :start, :end, :ellipsis, 24) AS snippet"
                 " FROM practice_fts JOIN practice_records r ON r.id = practice_fts.rowid"
                 f" WHERE practice_fts MATCH :query AND r.status = 'published'{filters}"
-                f" ORDER BY bm25(practice_fts, {SQLITE_WEIGHTS}), r.id DESC LIMIT :limit"
+                f" ORDER BY {SQLITE_IN_TITLE} DESC, {SQLITE_IN_TAGS} DESC, r.id DESC"
+                " LIMIT :limit"
             )
             params.update(start=MARK_START, end=MARK_END, ellipsis=ELLIPSIS)
         rows = (await self._session.execute(statement, params)).all()

@@ -80,15 +80,28 @@ def _ics_url(public_url: str, meeting: Meeting) -> str | None:
 
 
 async def _store_ics(
-    uow: UnitOfWork, meetings: Sequence[Meeting], *, series: bool, now: datetime
+    uow: UnitOfWork,
+    meetings: Sequence[Meeting],
+    *,
+    series: bool,
+    now: datetime,
+    update: bool = False,
 ) -> str:
     """The .ics of a meeting (or of a whole series, with its RRULE), downloadable until a
-    while after the last one ends."""
+    while after the last one ends. An update (a change or a cancellation) carries the UID the
+    first invite had and the meeting's revision as its SEQUENCE; one meeting of a series is
+    that occurrence of the series' event."""
     first = meetings[0]
+    uid = f"meeting-{first.series_id or first.id}@partnerbot"
+    occurrence = None
+    if first.series_id is not None and not series:
+        occurrence = first.occurrence_at
+        if occurrence is None:
+            # Scheduled before meetings kept their occurrence: a calendar can't be told which
+            # one of the series this is, so it gets an event of its own.
+            uid = f"meeting-{first.series_id}-{first.id}@partnerbot"
     invite = times.Invite(
-        uid=f"meeting-{first.series_id or first.id}"
-        + ("" if series or first.series_id is None else f"-{first.id}")
-        + "@partnerbot",
+        uid=uid,
         title=first.title,
         starts_at=first.starts_at,
         ends_at=first.ends_at,
@@ -98,6 +111,8 @@ async def _store_ics(
         repeat=first.repeat if series else None,
         sequence=first.revision,
         cancelled=first.status == CANCELLED,
+        update=update,
+        recurrence_id=occurrence,
     )
     export = Export(
         token=secrets.token_urlsafe(32),
@@ -158,8 +173,9 @@ async def _queue_reminders(
     default_zone: str,
     now: datetime,
 ) -> int:
-    """Queue a member's reminders for the meeting, each shown in their own zone. Pending ones
-    are cancelled first, so each offset goes out once whatever changed in between."""
+    """Queue a member's reminders for the meeting, each shown in their own zone, and the
+    check-in message at its start. Pending ones are cancelled first, so each goes out once
+    whatever changed in between. Returns how many reminders (before the start) were queued."""
     await cancel(uow, _reminder_prefix(meeting.id, member.id))
     zone = await zone_of(uow, member, default_zone)
     queued = 0
@@ -180,6 +196,18 @@ async def _queue_reminders(
             not_after=meeting.starts_at,
         )
         queued += 1
+    # And at the start, the button to check in with, while the meeting is on.
+    if meeting.ends_at > now:
+        await queue(
+            uow,
+            key=f"{_reminder_prefix(meeting.id, member.id)}r{meeting.revision}v{version}:start",
+            kind=Kind.MEETING_REMINDER,
+            to=ToMember(member.id),
+            view=views.starting(meeting, zone=zone, late=meeting.starts_at < now),
+            due_at=max(meeting.starts_at, now),
+            now=now,
+            not_after=meeting.ends_at,
+        )
     return queued
 
 
@@ -329,6 +357,7 @@ async def schedule(turn: Turn, command: Command) -> Sequence[Reply]:
                     place=place,
                     agenda=list(views.DEFAULT_AGENDA),
                     repeat=repeat,
+                    occurrence_at=start if repeat is not None else None,
                     remind_minutes=[int(o.total_seconds() // 60) for o in offsets],
                     status=SCHEDULED,
                     revision=0,
@@ -759,14 +788,15 @@ async def change(turn: Turn, command: Command) -> Sequence[Reply]:
     description = "; ".join(what)
     await cancel(uow, _reminder_prefix(meeting.id))
     await cancel(uow, f"{_prefix(meeting.id)}announce:")
-    await _store_ics(uow, [meeting], series=False, now=turn.now)
+    await _store_ics(uow, [meeting], series=False, now=turn.now, update=True)
+    ics_url = _ics_url(turn.partnership.public_url, meeting)
     await _announce(turn, meeting, heading="Changed meeting")
     await _remind_audience(uow, meeting, default_zone=turn.partnership.timezone, now=turn.now)
     told = await _tell_those_going(
         turn,
         meeting,
         key=f"change:r{meeting.revision}",
-        make=lambda z: views.changed(meeting, zone=z, what=description),
+        make=lambda z: views.changed(meeting, zone=z, what=description, ics_url=ics_url),
     )
     return (
         text_reply(
@@ -787,18 +817,24 @@ async def cancel_meeting(turn: Turn, command: Command) -> Sequence[Reply]:
     meeting.status, meeting.cancelled_at = CANCELLED, turn.now
     meeting.revision += 1
     withdrawn = await cancel(uow, _prefix(meeting.id))
+    # Calendars that took the invite are told to drop it (same UID, higher SEQUENCE).
+    await _store_ics(uow, [meeting], series=False, now=turn.now, update=True)
+    ics_url = _ics_url(turn.partnership.public_url, meeting)
     for conversation in await uow.meetings.channels(meeting.area_id):
         await queue(
             uow,
             key=f"{_prefix(meeting.id)}cancelled:c{conversation.id}",
             kind=Kind.MEETING_CHANGE,
             to=ToConversation(conversation.id),
-            view=views.cancelled(meeting, zone=meeting.timezone),
+            view=views.cancelled(meeting, zone=meeting.timezone, ics_url=ics_url),
             due_at=turn.now,
             now=turn.now,
         )
     told = await _tell_those_going(
-        turn, meeting, key="cancelled", make=lambda z: views.cancelled(meeting, zone=z)
+        turn,
+        meeting,
+        key="cancelled",
+        make=lambda z: views.cancelled(meeting, zone=z, ics_url=ics_url),
     )
     rest = ""
     if meeting.series_id is not None:
@@ -852,13 +888,36 @@ async def invite_partners(turn: Turn, command: Command) -> Sequence[Reply]:
         uow, meeting, default_zone=turn.partnership.timezone, now=turn.now
     )
     current = sum(1 for o in organisations if o.is_current)
+    text = (
+        f"Invited {_plural(len(organisations), 'organisation')} to {meeting.title} "
+        f"({current} current, {len(organisations) - current} past; {new} newly): "
+        f"{', '.join(o.name for o in organisations)}. Sending the invitation to "
+        f"{_plural(len(members), 'member')} of theirs; {reminded} will get reminders."
+    )
+    # An organisation nobody can be told about it is only invited on paper: name them, so the
+    # coordinator can reach them another way.
+    reachable = await uow.meetings.reachable([m.id for m in members])
+    nobody = [o.name for o in organisations if not any(m.organisation_id == o.id for m in members)]
+    refused = [
+        o.name
+        for o in organisations
+        if o.name not in nobody
+        and not any(m.organisation_id == o.id and m.id in reachable for m in members)
+    ]
+    unreached = []
+    if nobody:
+        unreached.append(f"no member of {', '.join(nobody)} uses partnerbot")
+    if refused:
+        unreached.append(f"the platforms refused messages to every member of {', '.join(refused)}")
+    if not unreached:
+        return (text_reply(text, tone=Tone.GOOD),)
     return (
+        text_reply(text, tone=Tone.GOOD),
         text_reply(
-            f"Invited {_plural(len(organisations), 'organisation')} to {meeting.title} "
-            f"({current} current, {len(organisations) - current} past; {new} newly): "
-            f"{', '.join(o.name for o in organisations)}. Sending the invitation to "
-            f"{_plural(len(members), 'member')} of theirs; {reminded} will get reminders.",
-            tone=Tone.GOOD,
+            f"Couldn't reach {_plural(len(nobody) + len(refused), 'organisation')}: "
+            + "; ".join(unreached)
+            + ". Invite them another way (email, phone).",
+            tone=Tone.WARNING,
         ),
     )
 

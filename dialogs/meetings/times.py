@@ -103,18 +103,27 @@ class Invite:
     repeat: str | None
     sequence: int
     cancelled: bool = False
+    # An update of what calendars already have (REQUEST) rather than a first invite (PUBLISH).
+    update: bool = False
+    # One meeting of a series: the start the series' rule gave it.
+    recurrence_id: datetime | None = None
 
 
 def ics(invite: Invite, *, now: datetime) -> bytes:
     """A calendar file for the meeting, in its own zone (with the VTIMEZONE), a series as one
-    event with its RRULE."""
+    event with its RRULE. A change goes as REQUEST and a cancellation as CANCEL, with the UID
+    calendars already have and a higher SEQUENCE, so they update the event instead of adding
+    one; one meeting of a series is that occurrence (RECURRENCE-ID) of the series' event."""
     tz = ZoneInfo(invite.zone)
     calendar = Calendar()
     calendar.add("prodid", "-//partnerbot//forum meetings//EN")
     calendar.add("version", "2.0")
-    calendar.add("method", "CANCEL" if invite.cancelled else "PUBLISH")
+    method = "CANCEL" if invite.cancelled else "REQUEST" if invite.update else "PUBLISH"
+    calendar.add("method", method)
     event = Event()
     event.add("uid", invite.uid)
+    if invite.recurrence_id is not None:
+        event.add("recurrence-id", invite.recurrence_id.astimezone(tz))
     event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", invite.starts_at.astimezone(tz))
     event.add("dtend", invite.ends_at.astimezone(tz))

@@ -18,6 +18,7 @@ from dialogs.views import (
     Tone,
     View,
 )
+from storage.meetings import CANCELLED
 from storage.models import Meeting
 
 SHARING_PRACTICE = "Sharing practice: what's working, stories and resources from partners"
@@ -28,6 +29,9 @@ DEFAULT_AGENDA = (
     "Any other business and next meeting",
 )
 ANSWERS = {"yes": "Going", "maybe": "Maybe", "no": "Can't"}
+CALENDAR_ADD = "Add to calendar (.ics)"
+CALENDAR_UPDATE = "Update my calendar (.ics)"
+CALENDAR_REMOVE = "Remove from calendar (.ics)"
 
 
 def when(meeting: Meeting, zone: str) -> str:
@@ -72,7 +76,8 @@ def announcement(
         )
     buttons = list(rsvp_buttons(meeting.id))
     if ics_url:
-        buttons.append(Button("Add to calendar (.ics)", "", url=ics_url))
+        label = CALENDAR_REMOVE if meeting.status == CANCELLED else CALENDAR_ADD
+        buttons.append(Button(label, "", url=ics_url))
     blocks: list[Block] = [
         Heading(f"{heading} {meeting.id}: {meeting.title}"),
         Facts(tuple(facts)),
@@ -99,35 +104,56 @@ def reminder(meeting: Meeting, *, zone: str, before: timedelta) -> View:
         blocks=(
             Paragraph(text),
             Paragraph(
-                "When it starts, check in with the button or `attend "
-                f"{meeting.id}`. Can't come after all? Let us know.",
+                "Are you coming? When it starts I'll send you a button to check in with "
+                f"(or type `attend {meeting.id}`).",
                 Tone.MUTED,
             ),
-            Actions(
-                (
-                    Button("Check in", f"attend {meeting.id}", ButtonStyle.PRIMARY),
-                    Button("Can't come", f"rsvp {meeting.id} no"),
-                )
-            ),
+            Actions(rsvp_buttons(meeting.id)),
         ),
     )
 
 
-def changed(meeting: Meeting, *, zone: str, what: str) -> View:
+def starting(meeting: Meeting, *, zone: str, late: bool = False) -> View:
+    """At the start, to those going or who haven't answered: the button that records them as
+    there (``attend``)."""
+    text = (
+        f"{'On now' if late else 'Starting now'}: {meeting.title} (meeting {meeting.id}), "
+        f"{local(meeting.starts_at, zone)} ({zone})"
+        + (f", {meeting.place}." if meeting.place else ".")
+    )
+    return View(
+        summary=text,
+        blocks=(
+            Paragraph(text, Tone.STRONG),
+            Paragraph(
+                f"There? Check in so you're counted (or type `attend {meeting.id}`).", Tone.MUTED
+            ),
+            Actions((Button("Check in", f"attend {meeting.id}", ButtonStyle.PRIMARY),)),
+        ),
+    )
+
+
+def changed(meeting: Meeting, *, zone: str, what: str, ics_url: str | None = None) -> View:
     text = (
         f"{meeting.title} (meeting {meeting.id}) has changed: {what}. It is now "
         f"{local(meeting.starts_at, zone)} ({zone})"
         + (f", {meeting.place}." if meeting.place else ".")
     )
-    return View(summary=text, blocks=(Paragraph(text), Actions(rsvp_buttons(meeting.id))))
+    buttons = list(rsvp_buttons(meeting.id))
+    if ics_url:
+        buttons.append(Button(CALENDAR_UPDATE, "", url=ics_url))
+    return View(summary=text, blocks=(Paragraph(text), Actions(tuple(buttons))))
 
 
-def cancelled(meeting: Meeting, *, zone: str) -> View:
+def cancelled(meeting: Meeting, *, zone: str, ics_url: str | None = None) -> View:
     text = (
         f"Cancelled: {meeting.title} (meeting {meeting.id}) on "
         f"{local(meeting.starts_at, zone)} ({zone}) will not take place."
     )
-    return View(summary=text, blocks=(Paragraph(text, Tone.WARNING),))
+    blocks: list[Block] = [Paragraph(text, Tone.WARNING)]
+    if ics_url:
+        blocks.append(Actions((Button(CALENDAR_REMOVE, "", url=ics_url),)))
+    return View(summary=text, blocks=tuple(blocks))
 
 
 def cadence_warning(

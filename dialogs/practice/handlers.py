@@ -36,6 +36,9 @@ MAX_RESULTS = 10
 DRAFT_TITLE = 80
 _QUOTED_TITLE = re.compile(r"\bshare\s+[\"\u201c\u201d\u201e\u00ab\u00bb]", re.IGNORECASE)
 KIND_LABELS = tuple((kind, kind.capitalize()) for kind in PRACTICE_KINDS)
+NO_MEETING = "none"
+# Slack shows up to 10 radio buttons: "none" and the latest meetings.
+MEETING_CHOICES = 8
 
 
 # -- the form --------------------------------------------------------------------------------
@@ -48,6 +51,21 @@ async def _known_tags(turn: Turn) -> set[str]:
 async def _area_options(turn: Turn) -> tuple[tuple[str, str], ...]:
     areas = await turn.uow.areas.all()
     return ((rules.ALL_AREAS, "The whole partnership"), *((a.name, a.name) for a in areas))
+
+
+async def _meeting_options(turn: Turn, current: int | None) -> tuple[tuple[str, str], ...]:
+    """The forum meetings a record can have been shared at: the latest that have started (and
+    the record's own, if it is older)."""
+    zone = await turn.zone()
+    meetings = await turn.uow.meetings.started_recently(turn.now, limit=MEETING_CHOICES)
+    if current is not None and current not in {m.id for m in meetings}:
+        own = await turn.uow.meetings.get(current)
+        if own is not None:
+            meetings.append(own)
+    return (
+        (NO_MEETING, "Not shared at a forum"),
+        *((str(m.id), f"{m.title}, {_when(m.starts_at, zone)}") for m in meetings),
+    )
 
 
 async def form_reply(
@@ -68,9 +86,17 @@ async def form_reply(
         if record.area_id is not None:
             area = await turn.uow.areas.get(record.area_id)
             values.setdefault("area", area.name if area else rules.ALL_AREAS)
+        if record.meeting_id is not None:
+            values.setdefault("meeting", str(record.meeting_id))
     if "area" not in values:
         area = await turn.uow.areas.get(turn.member.area_id) if turn.member.area_id else None
         values["area"] = area.name if area else rules.ALL_AREAS
+    if "meeting" not in values:
+        # A forum on now is the one it is being shared at.
+        on_now = await turn.uow.practice.meeting_on(turn.now, turn.member.area_id)
+        values["meeting"] = str(on_now.id) if on_now else NO_MEETING
+    meeting_options = await _meeting_options(turn, record.meeting_id if record else None)
+    chosen_meeting = next((v for v, _ in meeting_options if v == values["meeting"]), NO_MEETING)
     editing = record is not None and record.status == PUBLISHED
     title = f"Edit practice #{record.id}" if editing and record else "Share practice"
     blocks: list = [Heading(title)]
@@ -113,6 +139,7 @@ async def form_reply(
             max_length=rules.MAX_LINKS * (rules.MAX_LINK + 1),
             placeholder="https://",
         ),
+        ChoiceInput("meeting", "Shared at a forum meeting", meeting_options, chosen_meeting),
         Actions(
             (
                 Button(
@@ -123,7 +150,10 @@ async def form_reply(
             )
         ),
     ]
-    summary = f"{title}: fill in the title, the story or idea, its kind, tags, area and links."
+    summary = (
+        f"{title}: fill in the title, the story or idea, its kind, tags, area, links and the "
+        "forum meeting it was shared at."
+    )
     if problem:
         summary = f"{problem} {summary}"
     return Reply(View(summary=summary, blocks=tuple(blocks)), private=True, is_form=True)
@@ -159,11 +189,43 @@ async def _apply(turn: Turn, record: PracticeRecord, fields: Fields) -> None:
     await turn.uow.practice.set_tags(record, fields.tags)
 
 
-async def _publish(turn: Turn, record: PracticeRecord, *, meeting_id: int | None) -> None:
+async def _set_meeting(turn: Turn, record: PracticeRecord, meeting_id: int) -> None:
+    await _check_meeting(turn, meeting_id)
+    record.meeting_id = meeting_id
+
+
+async def _check_meeting(turn: Turn, meeting_id: int) -> None:
+    meeting = await turn.uow.meetings.get(meeting_id)
+    if meeting is None:
+        raise Problem(f"There's no meeting {meeting_id}; see `meetings`.")
+    if meeting.starts_at > turn.now:
+        raise Problem(
+            f"Meeting {meeting_id} ({meeting.title}) hasn't happened yet: practice is linked to "
+            "the forum it was shared at."
+        )
+
+
+def _form_meeting(turn: Turn) -> int | bool | None:
+    """The form's meeting choice: an id, None for "not at a forum", False when the form had no
+    such field (an older card)."""
+    chosen = turn.message.form_value("meeting")
+    if chosen is None:
+        return False
+    if chosen == NO_MEETING or not chosen:
+        return None
+    if not chosen.isdigit():
+        raise Problem("Pick the forum meeting from the list, or “Not shared at a forum”.")
+    return int(chosen)
+
+
+async def _publish(
+    turn: Turn, record: PracticeRecord, *, meeting_id: int | None, chosen: bool = False
+) -> None:
+    """Publish; ``chosen`` means the member picked the meeting (or none) on the form."""
     if meeting_id is not None:
-        if await turn.uow.meetings.get(meeting_id) is None:
-            raise Problem(f"There's no meeting {meeting_id}; see `meetings`.")
-        record.meeting_id = meeting_id
+        await _set_meeting(turn, record, meeting_id)
+    elif chosen:
+        record.meeting_id = None
     elif record.meeting_id is None:
         # Shared while a forum is on: it was shared at that forum.
         meeting = await turn.uow.practice.meeting_on(turn.now, record.area_id)
@@ -256,12 +318,25 @@ async def save(turn: Turn, command: Command) -> Sequence[Reply]:
             raise Refusal(f"Practice #{record.id} was withdrawn; share it again instead.")
     try:
         fields = _form_fields(turn, await _known_tags(turn))
+        meeting = _form_meeting(turn)
+        if meeting:
+            await _check_meeting(turn, meeting)  # before anything is saved
         target = record if record is not None else _new_record(turn)
         await _apply(turn, target, fields)
         if target.status != PUBLISHED:
-            await _publish(turn, target, meeting_id=None)
+            await _publish(
+                turn,
+                target,
+                meeting_id=meeting or None,
+                chosen=meeting is not False,
+            )
             verb = "Shared"
         else:
+            if meeting is not False:
+                if meeting is None:
+                    target.meeting_id = None
+                else:
+                    await _set_meeting(turn, target, meeting)
             verb = "Saved"
     except Problem as problem:
         # The form again, as it was filled in, with what to put right.
@@ -285,6 +360,9 @@ async def draft(turn: Turn, command: Command) -> Sequence[Reply]:
     link = form("source_url") or ""
     record.source_url = link if rules.is_link(link) else None
     record.source_at = _parse_time(form("source_at"))
+    # Said during a forum: the draft was shared at it (the form shows it, to keep or change).
+    said_at = await turn.uow.practice.meeting_on(record.source_at or turn.now, record.area_id)
+    record.meeting_id = said_at.id if said_at else None
     await turn.uow.practice.add(record)
     return (await form_reply(turn, record=record),)
 
@@ -319,7 +397,24 @@ async def edit(turn: Turn, command: Command) -> Sequence[Reply]:
     record = await _own_record(turn, command.get("id"), action="change")
     if record.status == WITHDRAWN:
         raise Refusal(f"Practice #{record.id} was withdrawn; share it again instead.")
-    return (await form_reply(turn, record=record),)
+    meeting_id = command.get("meeting")
+    if meeting_id is None:
+        return (await form_reply(turn, record=record),)
+    try:
+        await _set_meeting(turn, record, meeting_id)
+    except Problem as problem:
+        raise Refusal(str(problem)) from None
+    record.updated_at = turn.now
+    meeting = await turn.uow.meetings.get(meeting_id)
+    assert meeting is not None  # _set_meeting found it
+    zone = await turn.zone()
+    return (
+        text_reply(
+            f"Practice #{record.id} ({record.title}) was shared at {meeting.title}, "
+            f"{_when(meeting.starts_at, zone)}.",
+            tone=Tone.GOOD,
+        ),
+    )
 
 
 async def withdraw(turn: Turn, command: Command) -> Sequence[Reply]:

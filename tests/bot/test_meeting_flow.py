@@ -1,6 +1,8 @@
 """A forum meeting over real HTTP on each platform: the coordinator links the channel to the area
 and schedules, the delivery engine announces it in the channel with RSVP buttons and an .ics
-link, a member presses Going on the platform's own card, and the answer is saved and counted."""
+link, a member presses Going on the platform's own card, and the answer is saved and counted.
+At the start the delivery engine sends each member the check-in message, and pressing its
+button records them as there."""
 
 from __future__ import annotations
 
@@ -8,23 +10,48 @@ import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from storage.models import MeetingRsvp
+from storage.models import MeetingAttendance, MeetingRsvp
 from tests.bot.fake_connector import FakeConnector
-from tests.bot.fake_slack import FakeSlack
+from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack, SlackSender
 from tests.bot.flows import posted_to, until
 from tests.bot.test_forms import teams_submit
 from tests.bot.test_slack import ADMIN, button_press, slash
-from tests.bot.test_teams import BOT, JANE, Teams, mention
+from tests.bot.test_teams import BOT, JANE, TENANT, Teams, mention
 
 
 def in_a_month() -> str:
     return (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+
+
+class HeldClock:
+    """The core's clock: held at a moment while ``held`` is set, else the real time (the
+    delivery engine always runs on the real time)."""
+
+    def __init__(self) -> None:
+        self.held: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.held or datetime.now(UTC)
+
+
+def starting_a_little_ago() -> tuple[datetime, str, str]:
+    """A start ten minutes ago, to the minute, as a London date and time: scheduled from a day
+    earlier, its check-in message is due as soon as it is queued and the meeting is on."""
+    start = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    local = start.astimezone(ZoneInfo("Europe/London"))
+    return start, local.date().isoformat(), local.strftime("%H:%M")
+
+
+async def attendees(store) -> list[int]:
+    async with store.unit() as uow:
+        return [row.member_id for row in await uow.session.scalars(select(MeetingAttendance))]
 
 
 async def answers(store) -> list[str]:
@@ -110,6 +137,71 @@ async def test_a_slack_meeting_announced_in_the_channel_and_answered_by_button(
     ][:3] == ["Going", "Maybe", "Can't"]
 
 
+async def test_at_the_start_a_slack_member_checks_in_with_the_button_in_their_dm(
+    fake_slack, make_settings, serve_app, store
+):
+    clock = HeldClock()
+    settings = make_settings(
+        env="production",
+        admins=ADMIN,
+        slack_signing_secret=SECRET,
+        slack_bot_token=TOKEN,
+        slack_api_url=fake_slack.api_url,
+        dispatch_interval="0.1",
+    )
+    slack = SlackSender(await serve_app(settings, clock=clock) + "/slack/events")
+    start, day, at = starting_a_little_ago()
+    clock.held = start - timedelta(days=1)
+    await slack.command(slash(fake_slack, "area add Marr", response="r1"))
+    await fake_slack.wait_for("response/r1", count=2)  # Aisha's welcome, then the area
+    await slack.command(slash(fake_slack, "me area Marr", response="r2", user="U2"))
+    _welcome, moved = await fake_slack.wait_for("response/r2", count=2)
+    assert any("You're now in Marr." in t for t in moved.texts()), moved.texts()
+    await slack.command(
+        slash(fake_slack, f'meeting schedule "Marr forum" {day} {at} area=Marr', response="r3")
+    )
+    (scheduled,) = await fake_slack.wait_for("response/r3")
+    assert any("Scheduled Marr forum (meeting 1)" in t for t in scheduled.texts()), (
+        scheduled.texts()
+    )
+    clock.held = None  # the meeting is on
+
+    message = await until(
+        lambda: next(
+            (c for c in posted_to(fake_slack, "DU2") if "Starting now" in c.body["text"]), None
+        )
+    )
+    assert message.body["text"].startswith("Starting now: Marr forum (meeting 1)")
+    buttons = [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert [(e["text"]["text"], e["value"]) for e in buttons] == [("Check in", "attend 1")]
+    assert await attendees(store) == []
+
+    press = button_press(
+        fake_slack,
+        buttons[0]["value"],
+        response="r4",
+        user="U2",
+        channel_id="DU2",
+        channel_name="directmessage",
+        ephemeral=False,
+    )
+    press["actions"][0]["action_id"] = buttons[0]["action_id"]
+    assert await slack.interaction(press) == (200, "")
+    # In the DM, the answer is a message of its own there.
+    await until(
+        lambda: any(
+            c.body["text"] == "Welcome! You're checked in to Marr forum."
+            for c in posted_to(fake_slack, "DU2")
+        )
+    )
+    async with store.unit() as uow:
+        ben = await uow.members.identity("slack", "T1", "U2")
+    assert await attendees(store) == [ben.member_id]
+    await slack.command(slash(fake_slack, "meeting attendance 1", response="r5"))
+    (report,) = await fake_slack.wait_for("response/r5")
+    assert any("1 partner attended Marr forum" in t for t in report.texts()), report.texts()
+
+
 # -- Teams ------------------------------------------------------------------------------------
 
 
@@ -165,3 +257,54 @@ async def test_a_teams_meeting_announced_in_the_channel_and_answered_by_button(
     assert update.reply_to_id == "a1"
     assert update.card is not None and update.card_texts[0].startswith("Forum meeting 1")
     assert any("Going 1 · Maybe 0 · Can't 0" in t for t in update.card_texts)
+
+
+JANES_CHAT = {
+    "conversationType": "personal",
+    "id": "a:1personal-chat-with-jane",
+    "tenantId": TENANT,
+}
+
+
+async def test_at_the_start_a_teams_member_checks_in_with_the_button_on_the_card(
+    make_settings, serve_app, connector, store
+):
+    clock = HeldClock()
+    base = await serve_app(make_settings(dispatch_interval="0.1"), clock=clock)
+    start, day, at = starting_a_little_ago()
+    clock.held = start - timedelta(days=1)
+    async with aiohttp.ClientSession() as session:
+        teams = Teams(session, base, connector)
+        await teams.say("area add Marr")  # Ann, first to arrive in development, coordinates
+        await teams.say("me area Marr", sender=JANE, conversation=JANES_CHAT)
+        await until(lambda: card_with(connector, "You're now in Marr."))
+        await teams.say(f'meeting schedule "Marr forum" {day} {at} area=Marr')
+        await until(lambda: card_with(connector, "Scheduled Marr forum (meeting 1)"))
+        clock.held = None  # the meeting is on
+
+        starting = await until(
+            lambda: next(
+                (
+                    s
+                    for s in connector.sent
+                    if s.conversation_id == JANES_CHAT["id"]
+                    and any(t.startswith("Starting now") for t in s.card_texts)
+                ),
+                None,
+            )
+        )
+        assert starting.card_texts[0].startswith("Starting now: Marr forum (meeting 1)")
+        assert [title for title, _ in starting.buttons] == ["Check in"]
+        assert await attendees(store) == []
+
+        check_in = teams_submit(starting.card, "Check in", {})
+        response = await teams.post(
+            teams.activity(
+                "message", sender=JANE, conversation=JANES_CHAT, value=check_in, replyToId="s1"
+            )
+        )
+        assert response.status in (200, 201)
+        await until(lambda: card_with(connector, "You're checked in to Marr forum"))
+    async with store.unit() as uow:
+        jane = await uow.members.identity("teams", TENANT, JANE["id"])
+    assert await attendees(store) == [jane.member_id]

@@ -16,6 +16,7 @@ from storage.models import PracticeRecord
 from tests.bot.fake_slack import SECRET, TEAM_ID, TOKEN, FakeSlack, SlackSender
 from tests.bot.test_forms import slack_state
 from tests.bot.test_slack import ADMIN, button_press, slash
+from tests.bot.test_slack_blocks import visible
 
 BEN = "U2"
 
@@ -111,7 +112,7 @@ async def test_practice_share_opens_a_modal_whose_submission_saves_the_record(
     assert modal["type"] == "modal" and modal["callback_id"] == "partnerbot_form"
     assert modal["title"]["text"] == "Share practice"
     assert modal["submit"]["text"] == "Share"
-    assert inputs(modal) == ["title", "text", "kind", "tags", "area", "links"]
+    assert inputs(modal) == ["title", "text", "kind", "tags", "area", "links", "meeting"]
     assert json.loads(modal["private_metadata"])["command"] == "practice save"
 
     typed = {
@@ -208,7 +209,8 @@ async def test_the_message_shortcut_saves_a_draft_and_opens_the_form_on_it(
 
 async def test_what_was_typed_is_shown_as_typed_in_block_kit(slack, fake_slack, store):
     title = "<b>Hi</b> *bold* <https://evil.example|click> :smile:"
-    body = "<script>x</script> see _this_ &amp; <@U2>"
+    # (A channel-wide ping is refused outright: test_practice covers that.)
+    body = "<script>x</script> see _this_ &amp; <@U2> <https://evil.example|click> *x* ~y~"
     await slack.command(slash(fake_slack, "practice share", response="r1"))
     [opened] = await fake_slack.wait_for("views.open")
     await slack.interaction(submission(opened.body["view"], {"title": title, "text": body}))
@@ -217,11 +219,25 @@ async def test_what_was_typed_is_shown_as_typed_in_block_kit(slack, fake_slack, 
     await slack.command(slash(fake_slack, "practice 1", response="r2"))
 
     [*_, shown] = await fake_slack.wait_for("response/r2")
-    texts = shown.texts()
-    assert texts[0] == f"#1 {title}"  # a plain_text header: shown literally by Slack
-    assert "<" not in "".join(texts[1:]).replace("<https://", "")
-    assert any("&lt;script&gt;x&lt;/script&gt;" in text for text in texts)
-    assert any("&lt;@U2&gt;" in text for text in texts)
+    header, story, *_ = shown.blocks
+    # The title is a plain_text header: Slack shows it literally, character for character.
+    assert header["text"] == {"type": "plain_text", "text": f"#1 {title}", "emoji": False}
+    # The story is mrkdwn: what Slack shows is exactly what was typed (visible() fails on any
+    # mention, channel ping or labelled link), and no formatting mark is left to act.
+    assert story["type"] == "section" and story["text"]["type"] == "mrkdwn"
+    assert visible(story["text"]["text"]) == body
+    for mark in ("_this_", "*x*", "~y~"):
+        assert mark not in story["text"]["text"]
+    # The notification text too, and the rest of the card shows only our own labels.
+    assert visible(shown.body["text"]).startswith(f"#1 {title}")
+    for text in shown.texts()[2:]:
+        visible(text)
+    assert [
+        e["text"]["text"] for b in shown.blocks if b["type"] == "actions" for e in b["elements"]
+    ] == [
+        "Edit",
+        "Withdraw",
+    ]
 
 
 async def test_a_form_button_in_a_card_opens_the_modal(slack, fake_slack):

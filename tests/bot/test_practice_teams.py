@@ -60,7 +60,7 @@ async def test_practice_share_answers_with_a_card_form_that_saves_the_record(
 
     [sent] = connector.cards()
     card = sent.card
-    assert input_ids(card) == ["title", "text", "kind", "tags", "area", "links"]
+    assert input_ids(card) == ["title", "text", "kind", "tags", "area", "links", "meeting"]
     typed = {
         "title": "Interpreters on enrolment day",
         "text": "Booking interpreters removed language barriers.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.render_text import render_text
@@ -25,9 +26,27 @@ HOSTILE = "*bold* <!channel> <@U1> & ~x~ _i_ :smile:"
 ZWSP = "\u200b"
 
 
+_BARE_LINK = re.compile(r"<(https?://[^<>|\s]+)>")
+_ENTITIES_ONLY = re.compile(r"(?:[^&<>]|&(?:amp|lt|gt);)*", re.DOTALL)
+
+
+def _literal(piece: str) -> str:
+    # Nothing Slack would act on: no raw < or > (a mention, <!channel>, a labelled link), and
+    # & only as one of the three entities mrkdwn has.
+    assert _ENTITIES_ONLY.fullmatch(piece), f"Slack would not show this literally: {piece!r}"
+    return piece.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def visible(text: str) -> str:
-    """What Slack shows for escaped mrkdwn: zero-width spaces are invisible."""
-    return text.replace(ZWSP, "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    """What Slack shows for mrkdwn, strictly: the only control sequence allowed is a bare web
+    address in angle brackets, which Slack shows as the address itself; anything else in < >
+    fails the test. Zero-width spaces are invisible."""
+    shown, position = [], 0
+    for link in _BARE_LINK.finditer(text):
+        shown += [_literal(text[position : link.start()]), _literal(link.group(1))]
+        position = link.end()
+    shown.append(_literal(text[position:]))
+    return "".join(shown).replace(ZWSP, "")
 
 
 def check_limits(blocks: list[dict[str, Any]]) -> None:
@@ -133,6 +152,7 @@ def test_a_web_address_stays_a_working_link():
     )
     # Member text that only looks like an address is still escaped where it isn't one.
     assert mrkdwn("see <https://x.org|click>") == "see &lt;<https://x.org>|click&gt;"
+    assert visible(mrkdwn("see <https://x.org|click>")) == "see <https://x.org|click>"
 
 
 def test_a_line_starting_with_a_quote_mark_is_not_a_quote():

@@ -67,18 +67,30 @@ def pending(rows: dict[str, OutboxMessage], part: str) -> list[OutboxMessage]:
     return [row for key, row in rows.items() if part in key and row.status == "pending"]
 
 
+def reminders(rows: dict[str, OutboxMessage]) -> list[OutboxMessage]:
+    """The pending reminders before a meeting (not the check-in message at its start)."""
+    return [row for row in pending(rows, ":remind:") if not row.key.endswith(":start")]
+
+
+def check_ins(rows: dict[str, OutboxMessage]) -> list[OutboxMessage]:
+    """The pending check-in messages due at a meeting's start."""
+    return [row for row in pending(rows, ":remind:") if row.key.endswith(":start")]
+
+
 async def member_id(store, user) -> int:
     async with store.unit() as uow:
         identity = await uow.members.identity(user.platform, user.tenant_id, user.user_id)
         return identity.member_id
 
 
-async def ics_of(core: Partnerbot, row: OutboxMessage) -> tuple[str, Calendar]:
+async def ics_of(
+    core: Partnerbot, row: OutboxMessage, label: str = "Add to calendar (.ics)"
+) -> tuple[str, Calendar]:
     view = view_from_dict(row.view)
     (calendar,) = [
         b for block in view.blocks if isinstance(block, Actions) for b in block.buttons if b.url
     ]
-    assert calendar.label == "Add to calendar (.ics)"
+    assert calendar.label == label
     download = await core.download(calendar.url.rsplit("/", 1)[1])
     return download.media_type, Calendar.from_ical(download.data)
 
@@ -161,16 +173,34 @@ async def test_a_meeting_is_announced_in_the_areas_channels_on_every_platform(co
     assert [tz["tzid"] for tz in calendar.walk("VTIMEZONE")] == ["Europe/London"]
 
     # Reminders to Marr's two members (not Cat, in Formartine), 7d, 1d and 1h before.
-    reminders = pending(rows, ":remind:")
-    assert len(reminders) == 6
-    assert sorted({row.due_at for row in reminders}) == [
+    before = reminders(rows)
+    assert len(before) == 6
+    assert sorted({row.due_at for row in before}) == [
         datetime(2026, 5, 5, 9, 30, tzinfo=UTC),
         datetime(2026, 5, 11, 9, 30, tzinfo=UTC),
         datetime(2026, 5, 12, 8, 30, tzinfo=UTC),
     ]
-    assert all(row.not_after == meeting.starts_at for row in reminders)
+    assert all(row.not_after == meeting.starts_at for row in before)
     cat = await member_id(store, CAT)
-    assert cat not in {row.member_id for row in reminders}
+    assert cat not in {row.member_id for row in before}
+    # Each reminder asks whether they're coming, with the RSVP buttons.
+    text = render_text(view_from_dict(before[0].view))
+    assert "[Going: rsvp 1 yes]   [Maybe: rsvp 1 maybe]   [Can't: rsvp 1 no]" in text
+    assert "[Check in" not in text
+    # At the start, each gets the button that checks them in, good until the meeting ends.
+    starting = check_ins(rows)
+    assert sorted(row.member_id for row in starting) == sorted(
+        [await member_id(store, ANN), await member_id(store, BOB)]
+    )
+    assert {(row.due_at, row.not_after) for row in starting} == {
+        (meeting.starts_at, meeting.ends_at)
+    }
+    text = render_text(view_from_dict(starting[0].view))
+    assert text.startswith(
+        "Starting now: Marr forum (meeting 1), Tue 12 May 2026 10:30 (Europe/London), "
+        "Town Hall, Inverurie."
+    )
+    assert "[Check in: attend 1]" in text
 
 
 async def test_without_a_linked_channel_the_announcement_comes_back_to_share(core, store):
@@ -178,7 +208,7 @@ async def test_without_a_linked_channel_the_announcement_comes_back_to_share(cor
     assert "for the whole partnership" in answer
     assert "No channel is linked to the whole partnership yet" in answer
     assert "FORUM MEETING 1: MARR FORUM" in answer and "[Going: rsvp 1 yes]" in answer
-    assert len(pending(await outbox(store), ":remind:")) == 9  # all three members
+    assert len(reminders(await outbox(store))) == 9  # all three members
 
 
 async def test_a_series_carries_its_rrule_and_each_meeting_is_at_local_time(core, store):
@@ -224,7 +254,7 @@ async def test_rsvp_by_button_and_by_text_updates_the_counts_and_the_reminders(c
     )
     # Cat, in another area, types maybe in her DM: she is reminded too.
     assert "Going 1 · Maybe 1 · Can't 0" in await say(core, CAT, "rsvp 1 maybe")
-    assert len([r for r in pending(await outbox(store), ":remind:") if r.member_id == cat]) == 3
+    assert len([r for r in reminders(await outbox(store)) if r.member_id == cat]) == 3
     # Bob can't come after all: his pending reminders are withdrawn.
     assert "Going 0 · Maybe 1 · Can't 1" in await say(core, BOB, "rsvp 1 no", form={})
     rows = await outbox(store)
@@ -232,7 +262,7 @@ async def test_rsvp_by_button_and_by_text_updates_the_counts_and_the_reminders(c
     # A double click changes nothing; changing his mind again brings them back, once each.
     assert "Going 0 · Maybe 1 · Can't 1" in await say(core, BOB, "rsvp 1 no", form={})
     await say(core, BOB, "rsvp 1 yes", form={})
-    again = [r for r in pending(await outbox(store), ":remind:") if r.member_id == bob]
+    again = [r for r in reminders(await outbox(store)) if r.member_id == bob]
     assert len(again) == 3 and len({r.due_at for r in again}) == 3
     async with store.unit() as uow:
         answers = {r.member_id: r.answer for r in await uow.session.scalars(select(MeetingRsvp))}
@@ -246,7 +276,7 @@ async def test_reminders_are_shown_in_each_members_own_zone(core, store):
     await say(core, BOB, "me tz Australia/Melbourne")
     await say(core, ANN, MARR_FORUM + " remind=1d")
     bob = await member_id(store, BOB)
-    rows = {row.member_id: row for row in pending(await outbox(store), ":remind:")}
+    rows = {row.member_id: row for row in reminders(await outbox(store))}
     assert rows[bob].view["summary"] == (
         "Reminder: Marr forum starts in 1 day, Tue 12 May 2026 19:30 (Australia/Melbourne), "
         "Town Hall, Inverurie."
@@ -276,6 +306,22 @@ async def test_cancelling_cancels_the_reminders_and_tells_those_going(core, stor
         "take place."
     )
     assert len(pending(rows, ":cancelled:c")) == 1  # said in the channel too
+    # Bob's calendar is told to drop the event it took from the announcement.
+    (announced,) = [row for key, row in rows.items() if key.startswith("meeting:1:announce:")]
+    _, first = await ics_of(core, announced)
+    (invited,) = first.walk("VEVENT")
+    media_type, calendar = await ics_of(core, told, "Remove from calendar (.ics)")
+    assert media_type == "text/calendar; charset=utf-8"
+    assert str(first["method"]) == "PUBLISH" and str(calendar["method"]) == "CANCEL"
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["uid"]) == str(invited["uid"]) == "meeting-1@partnerbot"
+    assert event["sequence"] > invited["sequence"]
+    assert str(event["status"]) == "CANCELLED"
+    assert event.decoded("dtstart") == invited.decoded("dtstart")
+    assert "RECURRENCE-ID" not in event
+    (channel_notice,) = pending(rows, ":cancelled:c")
+    _, same = await ics_of(core, channel_notice, "Remove from calendar (.ics)")
+    assert same.to_ical() == calendar.to_ical()
     assert "was cancelled" in await say(core, BOB, "rsvp 1 yes")
     assert "already cancelled" in await say(core, ANN, "meeting cancel 1")
     assert "No meetings are scheduled." in await say(core, BOB, "meetings")
@@ -287,25 +333,86 @@ async def test_changing_the_time_reschedules_the_reminders_and_tells_those_going
     answer = await say(core, ANN, "meeting change 1 time=14:00")
     assert "Changed Marr forum (meeting 1): moved from Tue 12 May 2026 10:30." in answer
     rows = await outbox(store)
-    reminders = pending(rows, ":remind:")
-    assert len(reminders) == 6
-    assert sorted({row.due_at for row in reminders}) == [
+    before = reminders(rows)
+    assert len(before) == 6
+    assert sorted({row.due_at for row in before}) == [
         datetime(2026, 5, 5, 13, 0, tzinfo=UTC),
         datetime(2026, 5, 11, 13, 0, tzinfo=UTC),
         datetime(2026, 5, 12, 12, 0, tzinfo=UTC),
     ]
-    assert all("Tue 12 May 2026 14:00" in row.view["summary"] for row in reminders)
+    assert all("Tue 12 May 2026 14:00" in row.view["summary"] for row in before)
+    assert {row.due_at for row in check_ins(rows)} == {datetime(2026, 5, 12, 13, 0, tzinfo=UTC)}
     bob = await member_id(store, BOB)
     assert (
         rows[f"meeting:1:change:r1:m{bob}"]
         .view["summary"]
         .startswith("Marr forum (meeting 1) has changed: moved from Tue 12 May 2026 10:30.")
     )
+    # With it, an update for his calendar: the same event, a higher SEQUENCE, the new time.
+    told = rows[f"meeting:1:change:r1:m{bob}"]
+    media_type, calendar = await ics_of(core, told, "Update my calendar (.ics)")
+    assert media_type == "text/calendar; charset=utf-8"
+    assert str(calendar["method"]) == "REQUEST"
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["uid"]) == "meeting-1@partnerbot"
+    assert event["sequence"] == 1
+    assert event.decoded("dtstart") == datetime(2026, 5, 12, 14, 0, tzinfo=LONDON)
+    assert str(event["status"]) == "CONFIRMED"
+    await say(core, ANN, "meeting change 1 where=Library")
+    rows = await outbox(store)
+    _, again = await ics_of(core, rows[f"meeting:1:change:r2:m{bob}"], "Update my calendar (.ics)")
+    (event,) = again.walk("VEVENT")
+    assert event["sequence"] == 2 and str(event["location"]) == "Library"
     assert "doesn't exist in Europe/London" in await say(
         core, ANN, "meeting change 1 date=2027-03-28 time=01:30"
     )
     assert "in the past" in await say(core, ANN, "meeting change 1 date=2026-03-01")
-    assert len(pending(await outbox(store), ":remind:")) == 6
+    assert len(reminders(await outbox(store))) == 6
+
+
+async def test_changing_or_cancelling_one_meeting_of_a_series_updates_that_occurrence(core, store):
+    await say(core, ANN, "area channel Marr", where=channel("marr"))
+    await say(core, ANN, 'meeting schedule "Marr CoP" 2026-03-10 10:00 repeat=twice-yearly')
+    await say(core, BOB, "rsvp 2 yes")
+    await say(core, BOB, "rsvp 3 yes")
+    bob = await member_id(store, BOB)
+    rows = await outbox(store)
+    (shared,) = [row for key, row in rows.items() if key.startswith("meeting:1:announce:")]
+    _, series = await ics_of(core, shared)
+    (master,) = series.walk("VEVENT")
+    assert str(master["uid"]) == "meeting-1@partnerbot" and "RRULE" in master
+
+    # Meeting 2 (10 Sep 2026, 10:00 BST) moves to 14:00: that occurrence of the series' event.
+    await say(core, ANN, "meeting change 2 time=14:00")
+    rows = await outbox(store)
+    _, calendar = await ics_of(
+        core, rows[f"meeting:2:change:r1:m{bob}"], "Update my calendar (.ics)"
+    )
+    assert str(calendar["method"]) == "REQUEST"
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["uid"]) == str(master["uid"])
+    assert event.decoded("recurrence-id") == datetime(2026, 9, 10, 10, 0, tzinfo=LONDON)
+    assert event.decoded("dtstart") == datetime(2026, 9, 10, 14, 0, tzinfo=LONDON)
+    assert event["sequence"] == 1 and "RRULE" not in event
+    # Cancelling it after the move still names the occurrence the rule gave it.
+    await say(core, ANN, "meeting cancel 2")
+    rows = await outbox(store)
+    _, calendar = await ics_of(
+        core, rows[f"meeting:2:cancelled:m{bob}"], "Remove from calendar (.ics)"
+    )
+    assert str(calendar["method"]) == "CANCEL"
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["uid"]) == "meeting-1@partnerbot" and event["sequence"] == 2
+    assert event.decoded("recurrence-id") == datetime(2026, 9, 10, 10, 0, tzinfo=LONDON)
+    # Meeting 3, cancelled without a move: its own occurrence, 10 Mar 2027 10:00 GMT.
+    await say(core, ANN, "meeting cancel 3")
+    rows = await outbox(store)
+    _, calendar = await ics_of(
+        core, rows[f"meeting:3:cancelled:m{bob}"], "Remove from calendar (.ics)"
+    )
+    (event,) = calendar.walk("VEVENT")
+    assert event.decoded("recurrence-id") == datetime(2027, 3, 10, 10, 0, tzinfo=LONDON)
+    assert event["sequence"] == 1
 
 
 async def test_attendance_during_the_meeting_by_area_and_organisation(core, store, clock):
@@ -412,23 +519,47 @@ async def test_the_weekly_cadence_check_warns_the_areas_coordinators(core, store
 async def test_a_coordinator_invites_every_organisation_current_and_past(core, store):
     await say(core, ANN, "partner add Aberdeenshire Council")
     await say(core, ANN, "partner add Old Learning Trust past")
+    await say(core, ANN, "partner add Village Hall Group past")
+    await say(core, BOB, "me org Aberdeenshire Council")
     await say(core, DAN, "me org Old Learning Trust")  # no area: not in Marr's audience
     await say(core, ANN, MARR_FORUM)
     answer = await say(core, ANN, "meeting invite 1")
     assert (
-        "Invited 2 organisations to Marr forum (1 current, 1 past; 2 newly): "
-        "Aberdeenshire Council, Old Learning Trust." in answer
+        "Invited 3 organisations to Marr forum (1 current, 2 past; 3 newly): "
+        "Aberdeenshire Council, Old Learning Trust, Village Hall Group. Sending the invitation "
+        "to 2 members of theirs" in answer
+    )
+    # Nobody at the Village Hall Group uses partnerbot: the coordinator is told so by name.
+    assert (
+        "Couldn't reach 1 organisation: no member of Village Hall Group uses partnerbot. "
+        "Invite them another way (email, phone)." in answer
     )
     dan = await member_id(store, DAN)
     rows = await outbox(store)
     invite = rows[f"meeting:1:invite:m{dan}"]
     assert invite.view["summary"].startswith("You're invited 1: Marr forum")
-    assert len([r for r in pending(rows, ":remind:") if r.member_id == dan]) == 3
+    assert len([r for r in reminders(rows) if r.member_id == dan]) == 3
     async with store.unit() as uow:
         invited = await uow.meetings.invited_organisations(1)
-    assert [o.name for o in invited] == ["Aberdeenshire Council", "Old Learning Trust"]
+    assert [o.name for o in invited] == [
+        "Aberdeenshire Council",
+        "Old Learning Trust",
+        "Village Hall Group",
+    ]
     assert "0 newly" in await say(core, ANN, "meeting invite 1")
     assert len(await outbox(store)) == len(rows)  # asked twice, queued once
+    # Once Slack refuses messages to Dan, nobody at the Old Learning Trust can be reached.
+    async with store.unit() as uow:
+        identity = await uow.members.identity("slack", "T1", DAN.user_id)
+        await uow.outbox.mark_unreachable(
+            identity_id=identity.id, conversation_row_id=None, reason="account_inactive", now=START
+        )
+    again = await say(core, ANN, "meeting invite 1")
+    assert (
+        "Couldn't reach 2 organisations: no member of Village Hall Group uses partnerbot; the "
+        "platforms refused messages to every member of Old Learning Trust." in again
+    )
+    assert "Aberdeenshire Council" not in again.split("Couldn't reach")[1]
 
 
 async def test_the_meeting_view_tells_coordinators_who_cannot_be_reached(core, store):
@@ -456,12 +587,12 @@ async def test_joining_an_area_brings_its_meeting_reminders_and_leaving_drops_th
     dan, bob = await member_id(store, DAN), await member_id(store, BOB)
     rows = await outbox(store)
     assert [r for r in pending(rows, ":remind:") if r.member_id == dan] == []
-    assert len([r for r in pending(rows, ":remind:") if r.member_id == bob]) == 2
+    assert len([r for r in reminders(rows) if r.member_id == bob]) == 2
 
     await say(core, DAN, "me area Marr")
     await say(core, BOB, "me area Formartine")
     rows = await outbox(store)
-    dans = sorted(r.due_at for r in pending(rows, ":remind:") if r.member_id == dan)
+    dans = sorted(r.due_at for r in reminders(rows) if r.member_id == dan)
     assert dans == [
         datetime(2026, 5, 5, 9, 30, tzinfo=UTC),  # 7 days before 10:30 BST
         datetime(2026, 5, 11, 9, 30, tzinfo=UTC),
@@ -470,4 +601,4 @@ async def test_joining_an_area_brings_its_meeting_reminders_and_leaving_drops_th
     # An answer still decides: Bob, now elsewhere, says he's going, and is reminded again.
     await say(core, BOB, "rsvp 1 yes")
     rows = await outbox(store)
-    assert len([r for r in pending(rows, ":remind:") if r.member_id == bob]) == 2
+    assert len([r for r in reminders(rows) if r.member_id == bob]) == 2

@@ -66,7 +66,10 @@ async def test_practice_share_opens_a_form_with_every_field(core):
 
     assert reply.is_form and reply.private
     inputs = {b.name: b for b in reply.view.blocks if isinstance(b, TextInput | ChoiceInput)}
-    assert list(inputs) == ["title", "text", "kind", "tags", "area", "links"]
+    assert list(inputs) == ["title", "text", "kind", "tags", "area", "links", "meeting"]
+    # No forum has met yet: only "not at a forum" to pick.
+    assert inputs["meeting"].options == (("none", "Not shared at a forum"),)
+    assert inputs["meeting"].value == "none"
     assert [value for value, _ in inputs["kind"].options] == [
         "idea",
         "story",
@@ -316,6 +319,91 @@ async def test_a_record_shared_during_a_forum_is_linked_to_it(core, store, clock
     [record] = await records(store)
     assert record.meeting_id == meeting.id
     assert "Marr forum, 10 Mar 2026, 10:00" in await say(core, BOB, "practice 1")
+
+
+async def forum_on_10_march(core, store, clock) -> Meeting:
+    """Marr's forum, 10 Mar 2026 10:00-11:30 (GMT), and the clock at 10:30 during it."""
+    await say(core, ANN, 'meeting schedule "Marr forum" 2026-03-10 10:00 area=Marr')
+    async with store.unit() as uow:
+        meeting = await uow.session.scalar(select(Meeting))
+    clock.now = meeting.starts_at + timedelta(minutes=30)
+    return meeting
+
+
+def form_inputs(reply) -> dict:
+    return {b.name: b for b in reply.view.blocks if isinstance(b, TextInput | ChoiceInput)}
+
+
+async def test_the_form_asks_which_forum_it_was_shared_at(core, store, clock):
+    meeting = await forum_on_10_march(core, store, clock)
+    [reply] = await replies_to(core, BOB, "practice share")
+    field = form_inputs(reply)["meeting"]
+    assert field.label == "Shared at a forum meeting"
+    assert field.options == (
+        ("none", "Not shared at a forum"),
+        (str(meeting.id), "Marr forum, 10 Mar 2026, 10:00"),
+    )
+    assert field.value == str(meeting.id)  # on now: the one it is being shared at
+
+    # Bob says it wasn't shared at the forum after all: none, even though the forum is on.
+    answer = await say(core, BOB, "practice save", form={**COOKING, "meeting": "none"})
+    assert "Shared practice #1" in answer
+    # Cat picks the forum, the next day.
+    clock.now += timedelta(days=1)
+    [again] = await replies_to(core, CAT, "practice share")
+    assert form_inputs(again)["meeting"].value == "none"  # nothing on now
+    cooking = {**COOKING, "area": "Formartine", "meeting": str(meeting.id)}
+    assert "Shared practice #2" in await say(core, CAT, "practice save", form=cooking)
+    assert [r.meeting_id for r in await records(store)] == [None, meeting.id]
+    # A meeting that doesn't exist, or hasn't happened, puts the form back with the reason.
+    await say(core, ANN, 'meeting schedule "Next forum" 2026-06-10 10:00 area=Marr')
+    for chosen, reason in [("99", "There's no meeting 99"), ("2", "hasn't happened yet")]:
+        [back] = await replies_to(core, CAT, "practice save", form={**cooking, "meeting": chosen})
+        assert back.is_form and reason in back.view.summary
+    assert len(await records(store)) == 2
+
+
+async def test_a_message_said_during_a_forum_is_a_draft_of_that_forum(core, store, clock):
+    meeting = await forum_on_10_march(core, store, clock)
+    clock.now = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)  # saved two days later
+    message = {
+        "text": "At the forum Raj said the school gate drop-in doubled sign-ups.",
+        "source_author": "Raj Patel",
+        "source_at": "2026-03-10T10:40:00+00:00",  # during the forum
+    }
+    [reply] = await replies_to(core, BOB, "practice draft", form=message, where=channel())
+    [draft] = await records(store)
+    assert draft.meeting_id == meeting.id
+    assert form_inputs(reply)["meeting"].value == str(meeting.id)
+    filled = {"title": "Drop-in", "text": message["text"], "meeting": str(meeting.id)}
+    assert "Shared practice #1" in await say(core, BOB, "practice save 1", form=filled)
+    [record] = await records(store)
+    assert (record.status, record.meeting_id) == ("published", meeting.id)
+
+    # A message from before the forum is not of it.
+    message["source_at"] = "2026-03-09T10:40:00+00:00"
+    await replies_to(core, BOB, "practice draft", form=message, where=channel())
+    assert (await records(store))[1].meeting_id is None
+
+
+async def test_practice_edit_sets_the_forum_it_was_shared_at(core, store, clock):
+    await say(core, BOB, 'practice share "Forum idea" Shared before the forum #partnership')
+    meeting = await forum_on_10_march(core, store, clock)
+    assert (await records(store))[0].meeting_id is None
+    assert "Practice #1 (Forum idea) was shared at Marr forum, 10 Mar 2026, 10:00." in await say(
+        core, BOB, f"practice edit 1 meeting={meeting.id}"
+    )
+    [record] = await records(store)
+    assert record.meeting_id == meeting.id
+    assert "Marr forum, 10 Mar 2026, 10:00" in await say(core, CAT, "practice 1")
+    assert "There's no meeting 99" in await say(core, BOB, "practice edit 1 meeting=99")
+    assert "Only the member who shared practice #1" in await say(
+        core, CAT, f"practice edit 1 meeting={meeting.id}"
+    )
+    assert "meeting id" in await say(core, BOB, "practice edit 1 meeting=soon")
+    # Without meeting=, the form, with the forum chosen.
+    [form] = await replies_to(core, BOB, "practice edit 1")
+    assert form_inputs(form)["meeting"].value == str(meeting.id)
 
 
 async def digests(store) -> dict[str, OutboxMessage]:

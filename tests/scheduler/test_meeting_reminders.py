@@ -1,6 +1,7 @@
 """Meeting reminders through the real dispatcher on a stepped clock, across both clock changes in
 London and Melbourne: each reminder goes out once, at its moment, to each member who is going or
-hasn't answered (never to one who can't come), on both databases."""
+hasn't answered (never to one who can't come), and so does the check-in message at the start, on
+both databases."""
 
 from __future__ import annotations
 
@@ -112,3 +113,8 @@ async def test_each_reminder_fires_exactly_once_across_clock_changes(
         texts = [text for _, who, text in reminders if who == user.user_id]
         assert len(set(texts)) == len(expected)
     assert not [r for r in reminders if r[1] == CAT.user_id]  # she can't come
+    # At the start, once each, the message with the button to check in.
+    starting = [(at, who) for at, who, text in sender.sent if text.startswith("Starting now")]
+    assert sorted(starting) == sorted(
+        [(meeting.starts_at, ANN.user_id), (meeting.starts_at, BOB.user_id)]
+    )
