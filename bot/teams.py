@@ -502,7 +502,17 @@ class PartnerbotTeams(TeamsActivityHandler):
         if activity.name in (FETCH_TASK, SUBMIT_ACTION):
             return await self._message_action(turn_context)
         if activity.name != CARD_ACTION:
-            return await super().on_invoke_activity(turn_context)
+            # The stock handler answers the invokes we take none of (signin, queries, file
+            # consent, a nameless card action) with 501, and crashes on a malformed value for
+            # some: for partnerbot they are requests it does not take, a 400.
+            return InvokeResponse(
+                status=400,
+                body=AdaptiveCardInvokeResponse(
+                    status_code=400,
+                    type="application/vnd.microsoft.error",
+                    value={"code": "BadRequest", "message": "partnerbot does not take this."},
+                ),
+            )
         message = executed_message(activity)
         if message is None:
             return InvokeResponse(
@@ -693,7 +703,9 @@ def text_and_mentions(activity: Activity) -> tuple[str, tuple[Mention, ...]]:
         if not isinstance(mentioned, dict) or not isinstance(mentioned.get("id"), str):
             continue
         user_id, name = mentioned["id"], str(mentioned.get("name") or "")
-        shown = properties.get("text") or f"<at>{name}</at>"
+        shown = properties.get("text")
+        if not isinstance(shown, str) or not shown:
+            shown = f"<at>{name}</at>"
         if user_id == bot_id:
             text = text.replace(shown, "", 1)
             continue

@@ -40,6 +40,8 @@ settings.register_profile(
     print_blob=True,
 )
 settings.register_profile("ci", settings.get_profile("partnerbot"), derandomize=True, database=None)
+# HYPOTHESIS_PROFILE=thorough for a long hunt by hand.
+settings.register_profile("thorough", settings.get_profile("partnerbot"), max_examples=400)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "partnerbot"))
 
 
