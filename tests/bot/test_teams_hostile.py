@@ -19,8 +19,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.app import MAX_BODY
+from storage.repositories import Store
 from tests.bot.fake_connector import FakeConnector
-from tests.bot.test_teams import ANN, BOT, Teams
+from tests.bot.test_teams import ANN, BOT, JANE, TENANT, Teams, mention
 
 # Text a member (or something pretending to be Teams) could send: odd unicode included.
 odd_text = st.one_of(
@@ -269,3 +270,80 @@ async def test_a_body_over_the_bound_is_refused_with_413(teams, connector):
         assert response.status == 413
     assert connector.sent == []
     await still_answers_help(teams, connector)
+
+
+# -- the crashes the properties found, one test each ---------------------------------------------
+
+
+async def member_named(store: Store, user_id: str) -> tuple[str, str] | None:
+    async with store.unit() as uow:
+        identity = await uow.members.identity("teams", TENANT, user_id)
+        if identity is None:
+            return None
+        member = await uow.members.get(identity.member_id)
+        assert member is not None
+        return member.display_name, identity.display_name
+
+
+async def test_a_mention_whose_text_is_not_a_string_is_read_by_its_name(teams, connector, errors):
+    activity = teams.message(f"help {mention(JANE)}", mentions=(JANE,), channel=True)
+    activity["entities"][0]["text"] = 5
+
+    response = await teams.post(activity)
+
+    assert response.status in (200, 201)
+    assert errors.records == []
+    # "help <@29:1JaneDoeAbC>": the mention became Jane's id, and help says it knows no such topic.
+    assert "There's no help topic `<@29:1JaneDoeAbC>`" in connector.texts()[-1]
+
+
+async def test_an_invoke_partnerbot_does_not_take_gets_400(teams, connector):
+    for name in (None, "composeExtension/query", "signin/verifyState", "task/fetch"):
+        activity = teams.activity("invoke", value={"commandId": 5, "queryOptions": "x"})
+        if name is not None:
+            activity["name"] = name
+        async with teams.session.post(teams.url, json=activity) as response:
+            assert response.status == 400, name
+            assert (await response.json())["value"]["code"] == "BadRequest"
+    assert connector.sent == []
+
+
+async def test_a_name_longer_than_its_column_is_cut_and_unstorable_characters_go(
+    teams, connector, store
+):
+    await teams.say("me", sender={"id": "29:1Long", "name": "L" * 300})
+    await teams.say("me", sender={"id": "29:1Odd", "name": "Ann\x00 \ud800Lee"})
+
+    assert await member_named(store, "29:1Long") == ("L" * 199 + "…",) * 2
+    assert await member_named(store, "29:1Odd") == ("Ann \ufffdLee",) * 2
+    assert connector.texts()[-1].startswith("Welcome, Ann \ufffdLee!")
+
+
+async def test_a_sender_id_longer_than_any_platform_gives_is_refused_and_nothing_is_kept(
+    teams, connector, store
+):
+    overlong = "29:" + "x" * 300
+    await teams.say("area add Marr", sender={"id": overlong, "name": "Mallory"})
+
+    assert "an id longer than any Teams or Slack id" in connector.texts()[-1]
+    assert await member_named(store, overlong) is None
+    async with store.unit() as uow:
+        assert await uow.areas.all() == []
+
+
+async def test_an_overlong_activity_id_still_counts_once(teams, connector):
+    activity = teams.message("help")
+    activity["id"] = "9" * 300
+
+    for _ in range(2):  # Teams re-sending a slow activity
+        response = await teams.post(activity)
+        assert response.status in (200, 201)
+
+    assert len(connector.cards()) == 1
+
+
+async def test_a_mention_of_an_id_longer_than_any_platform_gives_is_refused(teams, connector):
+    await teams.say("me")  # Ann, the first to talk: coordinator in development
+    await teams.say(f"role <@29:{'x' * 300}> coordinator")
+
+    assert connector.texts()[-1] == "That mention names no one I could know: its id is too long."
