@@ -446,6 +446,10 @@ def parse_activity(body: Any) -> Activity | str:
         part = body.get(field)
         if not isinstance(part, dict) or not isinstance(part.get("id"), str) or not part["id"]:
             return f"the activity has no {field}.id"
+    for field in ("id", "replyToId", "text", "name", "channelId", "locale"):
+        # msrest would make a string of anything (an object's id becomes "{}").
+        if body.get(field) is not None and not isinstance(body[field], str):
+            return f"the activity's {field} is not a string"
     try:
         activity = Activity().deserialize(body)
     except DeserializationError:
