@@ -325,3 +325,92 @@ async def test_a_wrong_signature_is_refused_before_the_body_is_read(
     assert status == 401
     assert [record.getMessage() for record in errors.records] == []
     assert [call.method for call in fake_slack.calls if call.method != "auth.test"] == []
+
+
+# -- the crashes the properties found, one test each ---------------------------------------------
+
+
+async def test_a_malformed_body_with_a_wrong_signature_is_401_not_500(slack_app, fake_slack):
+    slack, _ = slack_app
+    for body, content_type in (
+        ("payload=%7Bnot json", "application/x-www-form-urlencoded"),
+        ('{"authorizations": 5}', "application/json"),
+    ):
+        status, _ = await slack.post(body, content_type=content_type, secret="wrong")
+        assert status == 401
+
+
+async def test_a_signed_body_bolt_cannot_read_is_400(slack_app, fake_slack, errors):
+    slack, _ = slack_app
+    for body in ('{"authorizations": 5}', '{"type": "event_callback", "event": null}', "[1]"):
+        status, text = await slack.post(body, content_type="application/json")
+        assert (status, text) == (400, "not a Slack payload")
+    assert errors.records == []
+
+
+async def test_an_event_whose_text_is_not_a_string_is_taken_as_empty(slack_app, fake_slack, errors):
+    slack, _ = slack_app
+    event = direct("help", ts="1700000000.000001")
+    event["text"] = 5
+    status, _ = await slack.event(envelope(event, event_id="EvNumber"))
+    await work_done()
+
+    assert status == 200
+    assert errors.records == []
+    [reply] = [c for c in fake_slack.calls_to("chat.postMessage") if "nothing to do" in str(c.body)]
+    assert reply.body["channel"] == "D1"
+
+
+async def test_a_button_press_from_no_one_is_acked_and_ignored(slack_app, fake_slack, errors):
+    slack, _ = slack_app
+    press = button_press(fake_slack, "help", response="nobody")
+    del press["user"]["id"]
+    status, _ = await slack.interaction(press)
+    await work_done()
+
+    assert status == 200
+    assert errors.records == []
+    assert fake_slack.calls_to("response/nobody") == []
+
+
+async def test_a_shortcut_on_a_message_whose_ts_is_no_number_still_opens_the_form(
+    slack_app, fake_slack, errors
+):
+    slack, _ = slack_app
+    shortcut = interactions(fake_slack, "ts")[2]
+    shortcut["message"]["ts"] = "yesterday"
+    shortcut["message_ts"] = "yesterday"
+    status, _ = await slack.interaction(shortcut)
+    await work_done()
+
+    assert status == 200
+    assert errors.records == []
+    [opened] = fake_slack.calls_to("views.open")
+    assert "We ran a drop-in" in json.dumps(opened.body)
+
+
+async def test_a_slash_command_without_a_response_url_is_answered_in_the_channel(
+    slack_app, fake_slack, errors
+):
+    slack, _ = slack_app
+    form = slash(fake_slack, "help", response="none")
+    del form["response_url"]
+    status, _ = await slack.command(form)
+    await work_done()
+
+    assert status == 200
+    assert errors.records == []
+    ephemeral = fake_slack.calls_to("chat.postEphemeral")
+    assert any(("Directory", "help directory") in call.buttons() for call in ephemeral)
+    assert {(call.body["channel"], call.body["user"]) for call in ephemeral} == {("C1", ADMIN)}
+
+
+async def test_a_slack_error_that_is_not_json_is_logged_not_raised(slack_app, fake_slack, errors):
+    slack, _ = slack_app
+    fake_slack.pages["users.info"] = [400]  # a proxy's page, not Slack's JSON
+    status, _ = await slack.command(slash(fake_slack, "help", response="proxy", user="U2"))
+    await work_done()
+
+    assert status == 200
+    assert errors.records == []
+    assert fake_slack.calls_to("response/proxy")
