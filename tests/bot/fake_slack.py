@@ -86,7 +86,7 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     # method -> HTTP statuses to answer with first (e.g. [429] for one rate-limit refusal)
     failures: dict[str, list[int]] = field(default_factory=dict)
-    # method -> HTTP statuses to answer with first as a proxy would: an HTML page, not JSON
+    # method -> HTTP statuses to answer with first in plain text, not Slack's JSON
     pages: dict[str, list[int]] = field(default_factory=dict)
     # Every bot token Slack has issued and not revoked, and the workspace it is for.
     tokens: dict[str, str] = field(default_factory=lambda: {TOKEN: TEAM_ID})
@@ -174,9 +174,7 @@ class FakeSlack:
         await self._record(Call(method, body, request.headers.get("Authorization")))
         page = self.pages.get(method)
         if page:
-            return web.Response(
-                status=page.pop(0), text="<html>Bad Gateway</html>", content_type="text/html"
-            )
+            return web.Response(status=page.pop(0), text="Bad Request", content_type="text/plain")
         pending = self.failures.get(method)
         if pending:
             status = pending.pop(0)

@@ -407,7 +407,7 @@ async def test_a_slash_command_without_a_response_url_is_answered_in_the_channel
 
 async def test_a_slack_error_that_is_not_json_is_logged_not_raised(slack_app, fake_slack, errors):
     slack, _ = slack_app
-    fake_slack.pages["users.info"] = [400]  # a proxy's page, not Slack's JSON
+    fake_slack.pages["users.info"] = [400]  # plain text, not Slack's JSON
     status, _ = await slack.command(slash(fake_slack, "help", response="proxy", user="U2"))
     await work_done()
 
