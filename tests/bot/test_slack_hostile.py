@@ -414,3 +414,13 @@ async def test_a_slack_error_that_is_not_json_is_logged_not_raised(slack_app, fa
     assert status == 200
     assert errors.records == []
     assert fake_slack.calls_to("response/proxy")
+
+
+async def test_an_over_long_command_gets_a_clear_answer(slack_app, fake_slack):
+    slack, _ = slack_app
+    status, _ = await slack.command(slash(fake_slack, "risk " + "x" * 5000, response="long"))
+    await work_done()
+
+    assert status == 200
+    texts = [text for call in fake_slack.calls_to("response/long") for text in call.texts()]
+    assert ":warning: Sorry, that is too long (5005 characters; the most is 4000)." in texts

@@ -370,3 +370,10 @@ async def test_a_mention_of_an_id_longer_than_any_platform_gives_is_refused(team
     await teams.say(f"role <@29:{'x' * 300}> coordinator")
 
     assert connector.texts()[-1] == "That mention names no one I could know: its id is too long."
+
+
+async def test_an_over_long_command_gets_a_clear_answer(teams, connector):
+    await teams.say("practice search " + "word " * 1000)
+
+    [card] = connector.cards()[-1:]
+    assert card.card_texts[0] == ("Sorry, that is too long (5015 characters; the most is 4000).")
