@@ -31,6 +31,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -41,7 +42,7 @@ from bot.slack_blocks import (
     render_fallback,
     render_modal,
 )
-from bot.slack_files import upload_images
+from bot.slack_files import slack_error, upload_images
 from config.settings import Settings, SettingsError
 from dialogs.core import Partnerbot
 from dialogs.messages import (
@@ -75,9 +76,22 @@ _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> None:
     edge = SlackEdge(core)
     bolt = create_bolt_app(settings, core, edge=edge)
+    verifier = SignatureVerifier(settings.slack_signing_secret)
 
     async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+        body = await request.text()  # over the app's client_max_size: 413
+        # Before anything parses the body: bolt builds its request, reading the payload's
+        # shape, before it checks the signature, and a malformed one crashes that into a 500.
+        # Bolt checks again; this only makes sure it never parses an unsigned body.
+        if not verifier.is_valid_request(body, request.headers):
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            bolt_request = await to_bolt_request(request)  # the body, read once, again
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+            return web.Response(status=400, text="not a Slack payload")
+        if not bolt_can_read(bolt_request.body):
+            return web.Response(status=400, text="not a Slack payload")
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     app.router.add_post(EVENTS_PATH, events)
     flow = bolt.oauth_flow
@@ -173,7 +187,7 @@ class UserNames:
             response = await client.users_info(user=user_id)
             name = _name_of(response.get("user") or {})
         except SlackApiError as error:
-            logger.warning("users.info failed: %s", error.response.get("error"))
+            logger.warning("users.info failed: %s", slack_error(error))
         except (TimeoutError, ClientError) as error:
             logger.warning("users.info failed: %s", type(error).__name__)
         self._names[user_id] = (now + self._ttl, name)
@@ -307,29 +321,42 @@ class SlackEdge:
         respond: AsyncRespond,
     ) -> None:
         await ack()
-        team_id = context.team_id or command.get("team_id") or ""
-        user_id = command["user_id"]
-        text, mentions = await self._text(client, command.get("text") or "", bot_user_id=None)
+        team_id = context.team_id or _text_of(command.get("team_id"))
+        user_id = _text_of(command.get("user_id"))
+        if not user_id:
+            logger.warning("a Slack slash command with no user was ignored")
+            return
+        text, mentions = await self._text(client, _text_of(command.get("text")), bot_user_id=None)
         conversation = await self._address(
             client,
             team_id=team_id,
             user_id=user_id,
-            channel_id=command.get("channel_id") or "",
-            channel_name=command.get("channel_name") or "",
+            channel_id=_text_of(command.get("channel_id")),
+            channel_name=_text_of(command.get("channel_name")),
             bot_is_member=False,
         )
-        sender = await self._sender(client, team_id, user_id, command.get("user_name") or "")
+        sender = await self._sender(client, team_id, user_id, _text_of(command.get("user_name")))
         replies = await self._handle(
             IncomingMessage(sender, conversation, text, mentions), source="command"
         )
         for reply in replies:
             if reply.is_form and await open_form(
-                client, reply, trigger_id=command.get("trigger_id"), conversation=conversation
+                client,
+                reply,
+                trigger_id=_text_of(command.get("trigger_id")),
+                conversation=conversation,
             ):
                 continue
-            await respond_reply(
-                respond, client, reply, user_id=user_id, session=self._responses.get()
-            )
+            if respond.response_url is None:
+                # Slack always sends one; without it, where only the member sees it.
+                only_for = None if conversation.is_private else user_id
+                await post_reply(
+                    client, reply, channel=conversation.conversation_id, only_for=only_for
+                )
+            else:
+                await respond_reply(
+                    respond, client, reply, user_id=user_id, session=self._responses.get()
+                )
 
     async def on_mention(
         self,
@@ -338,22 +365,22 @@ class SlackEdge:
         client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
-        if event.get("bot_id") or not event.get("user"):
+        user, channel = _text_of(event.get("user")), _text_of(event.get("channel"))
+        if event.get("bot_id") or not user or not channel:
             return
         team_id = context.team_id or ""
-        channel = event["channel"]
-        thread = event.get("thread_ts") or event.get("ts")
+        thread = _text_of(event.get("thread_ts")) or _text_of(event.get("ts")) or None
         text, mentions = await self._text(
-            client, event.get("text") or "", bot_user_id=context.bot_user_id
+            client, _text_of(event.get("text")), bot_user_id=context.bot_user_id
         )
         message = IncomingMessage(
-            sender=await self._sender(client, team_id, event["user"]),
+            sender=await self._sender(client, team_id, user),
             conversation=ConversationAddress(
                 Platform.SLACK, team_id, channel, kind_of(channel), thread_id=thread
             ),
             text=text,
             mentions=mentions,
-            event_id=body.get("event_id"),
+            event_id=_text_of(body.get("event_id")) or None,
         )
         for reply in await self._handle(message, source="app_mention"):
             await post_reply(
@@ -361,7 +388,7 @@ class SlackEdge:
                 reply,
                 channel=channel,
                 thread_ts=thread,
-                only_for=event["user"] if reply.private else None,
+                only_for=user if reply.private else None,
             )
 
     async def on_message(
@@ -373,33 +400,31 @@ class SlackEdge:
     ) -> None:
         # Only a person's own words in their DM with the bot; channel messages reach the bot as
         # app_mention, and edits, joins and bots' messages (our own included) are not commands.
+        user, channel = _text_of(event.get("user")), _text_of(event.get("channel"))
         if (
             event.get("channel_type") != "im"
             or event.get("subtype")
             or event.get("bot_id")
-            or not event.get("user")
+            or not user
+            or not channel
         ):
             return
         team_id = context.team_id or ""
-        channel = event["channel"]
+        thread = _text_of(event.get("thread_ts")) or None
         text, mentions = await self._text(
-            client, event.get("text") or "", bot_user_id=context.bot_user_id
+            client, _text_of(event.get("text")), bot_user_id=context.bot_user_id
         )
         message = IncomingMessage(
-            sender=await self._sender(client, team_id, event["user"]),
+            sender=await self._sender(client, team_id, user),
             conversation=ConversationAddress(
-                Platform.SLACK,
-                team_id,
-                channel,
-                ConversationKind.PERSONAL,
-                thread_id=event.get("thread_ts"),
+                Platform.SLACK, team_id, channel, ConversationKind.PERSONAL, thread_id=thread
             ),
             text=text,
             mentions=mentions,
-            event_id=body.get("event_id"),
+            event_id=_text_of(body.get("event_id")) or None,
         )
         for reply in await self._handle(message, source="message.im"):
-            await post_reply(client, reply, channel=channel, thread_ts=event.get("thread_ts"))
+            await post_reply(client, reply, channel=channel, thread_ts=thread)
 
     async def on_button(
         self,
@@ -411,29 +436,32 @@ class SlackEdge:
         respond: AsyncRespond,
     ) -> None:
         await ack()
-        user = body.get("user") or {}
-        user_id = user["id"]
-        team_id = context.team_id or user.get("team_id") or ""
-        channel = body.get("channel") or {}
-        container = body.get("container") or {}
-        ephemeral = bool(container.get("is_ephemeral"))
+        user = _map_of(body.get("user"))
+        user_id = _text_of(user.get("id"))
+        if not user_id:
+            logger.warning("a Slack button press with no user was ignored")
+            return
+        team_id = context.team_id or _text_of(user.get("team_id"))
+        channel = _map_of(body.get("channel"))
+        container = _map_of(body.get("container"))
+        ephemeral = container.get("is_ephemeral") is True
         # A button in App Home or a modal has no channel: answer in the member's DM.
         conversation = await self._address(
             client,
             team_id=team_id,
             user_id=user_id,
-            channel_id=channel.get("id") or container.get("channel_id") or "",
-            channel_name=channel.get("name") or "",
+            channel_id=_text_of(channel.get("id")) or _text_of(container.get("channel_id")),
+            channel_name=_text_of(channel.get("name")),
             bot_is_member=not ephemeral,
         )
-        text, mentions = await self._text(client, action.get("value") or "", bot_user_id=None)
-        trigger = body.get("trigger_id") or action.get("action_ts")
+        text, mentions = await self._text(client, _text_of(action.get("value")), bot_user_id=None)
+        trigger = _text_of(body.get("trigger_id")) or _text_of(action.get("action_ts"))
         message = IncomingMessage(
-            sender=await self._sender(client, team_id, user_id, user.get("username") or ""),
+            sender=await self._sender(client, team_id, user_id, _text_of(user.get("username"))),
             conversation=conversation,
             text=text,
             mentions=mentions,
-            form=form_values(body.get("state") or {}),
+            form=form_values(_map_of(body.get("state"))),
             event_id=f"action:{trigger}" if trigger else None,
             is_button=True,
         )
@@ -442,12 +470,15 @@ class SlackEdge:
         in_dm = conversation.is_private and not ephemeral
         for reply in replies:
             if reply.is_form and await open_form(
-                client, reply, trigger_id=body.get("trigger_id"), conversation=conversation
+                client,
+                reply,
+                trigger_id=_text_of(body.get("trigger_id")),
+                conversation=conversation,
             ):
                 continue
             if reply.updates_card:
                 # The message the button is on, updated for everyone who sees it.
-                message_ts = container.get("message_ts")
+                message_ts = _text_of(container.get("message_ts"))
                 if message_ts and not ephemeral:
                     await _post(
                         client.chat_update,
@@ -478,14 +509,17 @@ class SlackEdge:
         """The message shortcut: the message, its author, link and time become a draft record,
         and the practice form opens on it."""
         await ack()
-        user = body.get("user") or {}
-        user_id = user["id"]
-        team = body.get("team") or {}
-        team_id = context.team_id or team.get("id") or user.get("team_id") or ""
-        channel = body.get("channel") or {}
-        channel_id = channel.get("id") or ""
-        original = body.get("message") or {}
-        text, mentions = await self._text(client, original.get("text") or "", bot_user_id=None)
+        user = _map_of(body.get("user"))
+        user_id = _text_of(user.get("id"))
+        if not user_id:
+            logger.warning("a Slack message shortcut with no user was ignored")
+            return
+        team = _map_of(body.get("team"))
+        team_id = context.team_id or _text_of(team.get("id")) or _text_of(user.get("team_id"))
+        channel = _map_of(body.get("channel"))
+        channel_id = _text_of(channel.get("id"))
+        original = _map_of(body.get("message"))
+        text, mentions = await self._text(client, _text_of(original.get("text")), bot_user_id=None)
         for mentioned in mentions:
             # Kept as the name it showed, not a mention that would ping them from a record.
             shown = mentioned.display_name or mentioned.user_id
@@ -494,19 +528,20 @@ class SlackEdge:
                 lambda _, shown=shown: f"@{shown}",
                 text,
             )
-        author_id = original.get("user")
+        author_id = _text_of(original.get("user"))
         author = (
             await self._names.of(client, author_id, fallback=author_id)
             if author_id
-            else str(original.get("username") or "")
+            else _text_of(original.get("username"))
         )
-        ts = str(original.get("ts") or body.get("message_ts") or "")
+        ts = _text_of(original.get("ts")) or _text_of(body.get("message_ts"))
         form = [FormValue("text", text), FormValue("source_author", author)]
-        if ts:
-            moment = datetime.fromtimestamp(float(ts), UTC)
+        moment = _moment(ts)
+        if moment is not None:
             form.append(FormValue("source_at", moment.isoformat()))
-            if team.get("domain") and channel_id:
-                archive = f"https://{team['domain']}.slack.com/archives/{channel_id}"
+            domain = _text_of(team.get("domain"))
+            if _SLACK_DOMAIN.fullmatch(domain) and _SLACK_ID.fullmatch(channel_id):
+                archive = f"https://{domain}.slack.com/archives/{channel_id}"
                 link = f"{archive}/p{ts.replace('.', '')}"
                 form.append(FormValue("source_url", link))
         conversation = await self._address(
@@ -514,12 +549,12 @@ class SlackEdge:
             team_id=team_id,
             user_id=user_id,
             channel_id=channel_id,
-            channel_name=channel.get("name") or "",
+            channel_name=_text_of(channel.get("name")),
             bot_is_member=False,
         )
-        trigger = body.get("trigger_id")
+        trigger = _text_of(body.get("trigger_id"))
         message = IncomingMessage(
-            sender=await self._sender(client, team_id, user_id, user.get("username") or ""),
+            sender=await self._sender(client, team_id, user_id, _text_of(user.get("username"))),
             conversation=conversation,
             text="practice draft",
             form=tuple(form),
@@ -549,18 +584,18 @@ class SlackEdge:
         """A modal's submit: its inputs go to the core as the form of the command it was opened
         for. A form that comes back (something to put right) replaces the modal, so nothing
         typed is lost; anything else closes it and is posted where the form was asked for."""
-        user = body.get("user") or {}
-        user_id = user["id"]
-        team_id = context.team_id or user.get("team_id") or ""
+        user = _map_of(body.get("user"))
+        user_id = _text_of(user.get("id"))
+        team_id = context.team_id or _text_of(user.get("team_id"))
         try:
-            metadata = json.loads(view.get("private_metadata") or "{}")
+            metadata = json.loads(_text_of(view.get("private_metadata")) or "{}")
         except ValueError:
             metadata = {}
         command = metadata.get("command") if isinstance(metadata, dict) else None
-        if not isinstance(command, str) or not command:
+        if not isinstance(command, str) or not command or not user_id:
             await ack()
             return
-        channel_id = str(metadata.get("channel") or "")
+        channel_id = _text_of(metadata.get("channel"))
         conversation = await self._address(
             client,
             team_id=team_id,
@@ -570,11 +605,11 @@ class SlackEdge:
             bot_is_member=channel_id.startswith("D"),
         )
         message = IncomingMessage(
-            sender=await self._sender(client, team_id, user_id, user.get("username") or ""),
+            sender=await self._sender(client, team_id, user_id, _text_of(user.get("username"))),
             conversation=conversation,
             text=command,
-            form=form_values(view.get("state") or {}),
-            event_id=f"view:{view.get('id')}:{view.get('hash')}",
+            form=form_values(_map_of(view.get("state"))),
+            event_id=f"view:{_text_of(view.get('id'))}:{_text_of(view.get('hash'))}",
             is_button=True,
         )
         # Before the ack: the ack is what tells Slack to keep the modal open with the form again.
@@ -659,6 +694,78 @@ def kind_of(channel_id: str, channel_name: str = "") -> ConversationKind:
     return ConversationKind.CHANNEL
 
 
+# Fields bolt reads as an object (or, for some, an id string) without checking; the Events API,
+# interactivity and slash commands always send them so.
+_OBJECT_OR_ID = ("enterprise", "team", "user", "channel")
+_NESTED = ("message", "previous_message", "item", "assistant_thread")
+
+
+def bolt_can_read(body: Any, *, depth: int = 0) -> bool:
+    """Whether a signed payload has the shapes bolt takes for granted (an event, a view, each
+    authorization and action an object; the ids a listener is matched on strings). Slack sends
+    nothing else; anything else would crash bolt's middleware or matchers into a 500."""
+    if not isinstance(body, Mapping) or depth > 3:
+        return False
+    for key in _OBJECT_OR_ID:
+        if not (body.get(key) is None or isinstance(body[key], str | Mapping)):
+            return False
+    for key in ("authorizations", "response_urls", "actions"):
+        items = body.get(key)
+        if items is not None and not (
+            isinstance(items, list) and all(isinstance(item, Mapping) for item in items)
+        ):
+            return False
+    authorizations = body.get("authorizations") or []
+    if authorizations and not bolt_can_read(authorizations[0], depth=depth + 1):
+        return False
+    if any(
+        not isinstance(action.get("action_id", ""), str) for action in body.get("actions") or []
+    ):
+        return False
+    for key in ("event", "view"):
+        if key in body and not (
+            isinstance(body[key], Mapping)
+            and bolt_can_read(body[key], depth=depth + 1)
+            and isinstance(body[key].get("type", ""), str)
+        ):
+            return False
+    if isinstance(body.get("view"), Mapping) and not isinstance(
+        body["view"].get("callback_id", ""), str
+    ):
+        return False
+    for key in ("callback_id", "command", "type"):
+        if not isinstance(body.get(key, ""), str):
+            return False
+    if body.get("ssl_check") == "1" and "token" not in body:
+        return False
+    return all(
+        not isinstance(body.get(key), Mapping) or bolt_can_read(body[key], depth=depth + 1)
+        for key in _NESTED
+    )
+
+
+def _text_of(value: Any) -> str:
+    """A payload field that should be a string; anything else is as good as absent."""
+    return value if isinstance(value, str) else ""
+
+
+def _map_of(value: Any) -> Mapping[str, Any]:
+    """A payload field that should be an object; anything else is as good as empty."""
+    return value if isinstance(value, Mapping) else {}
+
+
+_SLACK_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_SLACK_ID = re.compile(r"[A-Z0-9]{1,40}")
+
+
+def _moment(ts: str) -> datetime | None:
+    """A Slack message ts (``1700000000.000100``) as the time it names."""
+    try:
+        return datetime.fromtimestamp(float(ts), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def unescape(text: str) -> str:
     """Slack sends ``&``, ``<`` and ``>`` typed by a person as entities."""
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -669,11 +776,11 @@ def form_values(state: Mapping[str, Any]) -> tuple[FormValue, ...]:
     action_id, which bot/slack_blocks.py sets to the view input's name. Inputs left empty or
     unchosen are left out."""
     values: list[FormValue] = []
-    for block in (state.get("values") or {}).values():
-        for action_id, element in block.items():
-            value = _element_value(element)
+    for block in _map_of(state.get("values")).values():
+        for action_id, element in _map_of(block).items():
+            value = _element_value(_map_of(element))
             if value is not None:
-                values.append(FormValue(action_id, value))
+                values.append(FormValue(str(action_id), value))
     return tuple(values)
 
 
@@ -689,11 +796,13 @@ def _element_value(element: Mapping[str, Any]) -> str | None:
         if element.get(key) is not None:
             return str(element[key])
     if element.get("selected_option"):
-        return str(element["selected_option"].get("value", ""))
+        return str(_map_of(element["selected_option"]).get("value", ""))
     for key in ("selected_options", "selected_users", "selected_conversations"):
-        if element.get(key) is not None:
-            items = element[key]
-            return ",".join(str(i.get("value", "")) if isinstance(i, dict) else i for i in items)
+        items = element.get(key)
+        if isinstance(items, list):
+            return ",".join(
+                str(_map_of(i).get("value", "")) if isinstance(i, dict) else str(i) for i in items
+            )
     return None
 
 
@@ -701,7 +810,7 @@ async def _open_dm(client: AsyncWebClient, user_id: str) -> str | None:
     try:
         response = await client.conversations_open(users=user_id)
     except SlackApiError as error:
-        logger.warning("conversations.open failed: %s", error.response.get("error"))
+        logger.warning("conversations.open failed: %s", slack_error(error))
         return None
     except (TimeoutError, ClientError) as error:
         logger.warning("conversations.open failed: %s", type(error).__name__)
@@ -734,7 +843,7 @@ async def open_form(
     try:
         await client.views_open(trigger_id=trigger_id, view=modal_of(reply, conversation))
     except SlackApiError as error:
-        logger.warning("views.open failed: %s", error.response.get("error"))
+        logger.warning("views.open failed: %s", slack_error(error))
         return False
     except (TimeoutError, ClientError) as error:
         logger.warning("views.open failed: %s", type(error).__name__)
@@ -794,7 +903,7 @@ async def _post(method: Any, reply: Reply, **arguments: Any) -> bool:
             text=render_fallback(reply.view), blocks=render_blocks(reply.view) or None, **arguments
         )
     except SlackApiError as error:
-        logger.error("Slack refused a reply: %s", error.response.get("error"))
+        logger.error("Slack refused a reply: %s", slack_error(error))
     except (TimeoutError, ClientError) as error:
         logger.error("Slack could not be reached for a reply: %s", type(error).__name__)
     else:

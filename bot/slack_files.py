@@ -19,6 +19,14 @@ logger = logging.getLogger(__name__)
 MAX_ALT_TEXT = 1000
 
 
+def slack_error(error: SlackApiError) -> str:
+    """Slack's error code; an answer that is not Slack's JSON (a proxy's HTML page) has none."""
+    data = error.response.data
+    if isinstance(data, dict):
+        return str(data.get("error"))
+    return f"HTTP {error.response.status_code}"
+
+
 async def upload_images(
     client: AsyncWebClient, view: View, *, channel: str, thread_ts: str | None = None
 ) -> None:
@@ -39,7 +47,7 @@ async def upload_images(
     try:
         await client.files_upload_v2(file_uploads=uploads, channel=channel, thread_ts=thread_ts)
     except SlackApiError as error:
-        logger.error("Slack refused a chart: %s", error.response.get("error"))
+        logger.error("Slack refused a chart: %s", slack_error(error))
     except SlackRequestError as error:
         # The upload itself failed (slack_sdk says so with the status, never the content).
         logger.error("a chart could not be uploaded: %s", error)

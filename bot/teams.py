@@ -446,6 +446,10 @@ def parse_activity(body: Any) -> Activity | str:
         part = body.get(field)
         if not isinstance(part, dict) or not isinstance(part.get("id"), str) or not part["id"]:
             return f"the activity has no {field}.id"
+    for field in ("id", "replyToId", "text", "name", "channelId", "locale"):
+        # msrest would make a string of anything (an object's id becomes "{}").
+        if body.get(field) is not None and not isinstance(body[field], str):
+            return f"the activity's {field} is not a string"
     try:
         activity = Activity().deserialize(body)
     except DeserializationError:
@@ -502,7 +506,17 @@ class PartnerbotTeams(TeamsActivityHandler):
         if activity.name in (FETCH_TASK, SUBMIT_ACTION):
             return await self._message_action(turn_context)
         if activity.name != CARD_ACTION:
-            return await super().on_invoke_activity(turn_context)
+            # The stock handler answers the invokes we take none of (signin, queries, file
+            # consent, a nameless card action) with 501, and crashes on a malformed value for
+            # some: for partnerbot they are requests it does not take, a 400.
+            return InvokeResponse(
+                status=400,
+                body=AdaptiveCardInvokeResponse(
+                    status_code=400,
+                    type="application/vnd.microsoft.error",
+                    value={"code": "BadRequest", "message": "partnerbot does not take this."},
+                ),
+            )
         message = executed_message(activity)
         if message is None:
             return InvokeResponse(
@@ -693,7 +707,9 @@ def text_and_mentions(activity: Activity) -> tuple[str, tuple[Mention, ...]]:
         if not isinstance(mentioned, dict) or not isinstance(mentioned.get("id"), str):
             continue
         user_id, name = mentioned["id"], str(mentioned.get("name") or "")
-        shown = properties.get("text") or f"<at>{name}</at>"
+        shown = properties.get("text")
+        if not isinstance(shown, str) or not shown:
+            shown = f"<at>{name}</at>"
         if user_id == bot_id:
             text = text.replace(shown, "", 1)
             continue

@@ -7,6 +7,7 @@ escaped for the markdown Teams applies: what the member sees is what the core wr
 from __future__ import annotations
 
 import base64
+import json
 import re
 from typing import Any
 
@@ -42,6 +43,13 @@ _HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _BUTTON_STYLES = {ButtonStyle.PRIMARY: "positive", ButtonStyle.DANGER: "destructive"}
 # Up to this many choices show as radio buttons; more as a drop-down.
 MAX_EXPANDED_CHOICES = 7
+# Teams refuses a message over about 28 KB: a card's text is kept well under it (its chart
+# images are not counted; they are the report's), each text block to a few screens.
+MAX_CARD_BYTES = 24_000
+MAX_TEXT_BLOCK = 5_000
+ELLIPSIS = "…"
+# Inside a code span, markdown that Teams' cards do not render as code could still make a link.
+_LINK_IN_CODE = re.compile(r"\]\(")
 
 
 def escape_card_text(text: str) -> str:
@@ -63,7 +71,9 @@ def _escape_outside_code(text: str, *, html: bool) -> str:
     out = []
     for index, part in enumerate(_CODE_SPAN.split(text)):
         if index % 2:
-            out.append(part)
+            # Adaptive Cards show code spans as typed, backticks and all, and a link inside one
+            # would still be a link; a zero-width space between "]" and "(" shows as nothing.
+            out.append(part if html else _LINK_IN_CODE.sub("]\u200b(", part))
             continue
         if html:
             part = part.translate(_HTML)
@@ -95,16 +105,62 @@ def render_card(view: View) -> dict[str, Any]:
     body = [element for block in view.blocks for element in _elements(block)]
     if not body:
         body = [_text_block(view.summary)]
-    return {
+    card = {
         "type": "AdaptiveCard",
         "$schema": CARD_SCHEMA,
         "version": CARD_VERSION,
         "body": body,
     }
+    return _fitted(card)
+
+
+def card_size(card: dict[str, Any]) -> int:
+    """The card's size as sent, not counting its images' data."""
+    body = [
+        {**element, "url": ""} if element.get("type") == "Image" else element
+        for element in card["body"]
+    ]
+    return len(json.dumps({**card, "body": body}).encode())
+
+
+def _fitted(card: dict[str, Any]) -> dict[str, Any]:
+    """Leave out the card's last elements until it fits, saying how many were left out."""
+    body = card["body"]
+    left_out = 0
+    while card_size(card) > MAX_CARD_BYTES - 200 and len(body) > 1:
+        body.pop()
+        left_out += 1
+    while card_size(card) > MAX_CARD_BYTES - 200:
+        # One element too big on its own: halve its longest text until it fits.
+        texts = [(e, "text") for e in body if isinstance(e.get("text"), str)] + [
+            (fact, key) for e in body for fact in e.get("facts", ()) for key in ("title", "value")
+        ]
+        if not texts:
+            break
+        holder, key = max(texts, key=lambda found: len(found[0][found[1]]))
+        if len(holder[key]) < 2:
+            break
+        holder[key] = _cut(holder[key], len(holder[key]) // 2)
+    if left_out:
+        body.append(_text_block(f"{ELLIPSIS} ({left_out} more not shown)", isSubtle=True))
+    return card
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    text = text[: limit - 1]
+    # Never end on half an escape (a lone backslash would escape the ellipsis).
+    return (text[:-1] if text.endswith("\\") else text) + ELLIPSIS
 
 
 def _text_block(text: str, **style: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": escape_card_text(text), "wrap": True, **style}
+    return {
+        "type": "TextBlock",
+        "text": _cut(escape_card_text(text), MAX_TEXT_BLOCK),
+        "wrap": True,
+        **style,
+    }
 
 
 def _elements(block: Block) -> list[dict[str, Any]]:

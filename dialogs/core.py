@@ -14,7 +14,14 @@ from dialogs.checkins import handlers as checkins
 from dialogs.directory.handlers import HANDLERS as DIRECTORY
 from dialogs.grammar import Role
 from dialogs.meetings import handlers as meetings
-from dialogs.messages import ConversationAddress, IncomingMessage, MembersJoined, PlatformUser
+from dialogs.messages import (
+    ConversationAddress,
+    IncomingMessage,
+    MembersJoined,
+    PlatformUser,
+    bounded_joined,
+    bounded_message,
+)
 from dialogs.parser import UsageError, parse
 from dialogs.practice import digest as practice_digest
 from dialogs.practice import handlers as practice
@@ -35,6 +42,10 @@ MAX_CONVERSATIONS_SEEN = 10_000
 # to the minute is enough, and a busy member's every message then costs no UPDATE (one ORM
 # write is about as much CPU as a whole Teams turn; ../shared/PERFORMANCE.md).
 LAST_SEEN_GRAIN = timedelta(minutes=1)
+UNKNOWABLE = (
+    "Sorry, I can't take this message: it names you or this conversation with an id longer "
+    "than any Teams or Slack id, so I can't keep track of it."
+)
 
 
 def utcnow() -> datetime:
@@ -81,6 +92,11 @@ class Partnerbot:
         return self._store
 
     async def handle(self, message: IncomingMessage) -> Sequence[Reply]:
+        bounded = bounded_message(message)
+        if bounded is None:
+            logger.warning("a %s message with overlong ids was refused", message.sender.platform)
+            return (text_reply(UNKNOWABLE, tone=Tone.WARNING),)
+        message = bounded
         try:
             return await self._handle(message)
         except Conflict:
@@ -113,6 +129,11 @@ class Partnerbot:
 
     async def members_joined(self, event: MembersJoined) -> Sequence[Reply]:
         """Install or join: register the people and the conversation; welcome on install."""
+        bounded = bounded_joined(event)
+        if bounded is None:
+            logger.warning("a %s join with an overlong id was ignored", event.conversation.platform)
+            return ()
+        event = bounded
         try:
             return await self._members_joined(event)
         except Conflict:

@@ -17,6 +17,11 @@ _DURATION = re.compile(r"^(?:(\d{1,2})h)?(?:(\d{1,3})m)?$")
 _OFFSET = re.compile(r"^(\d{1,3})([dhm])$")
 
 
+def _is_number(text: str) -> bool:
+    # ASCII only: "²".isdigit() is true, but int("²") raises.
+    return text.isascii() and text.isdigit()
+
+
 class UsageError(Exception):
     """What was wrong, and (when a command was recognised) its usage line."""
 
@@ -187,7 +192,7 @@ def _convert(spec: CommandSpec, param: Param | Option, raw: str) -> Any:
             raise UsageError(f"the {label} is empty.", spec)
         return raw.strip()
     if kind is Kind.INT:
-        if not raw.isdigit() or len(raw) > 9:
+        if not _is_number(raw) or len(raw) > 9:
             if isinstance(param, Option):
                 raise UsageError(f"{param.name}= takes a whole number, not `{raw}`.", spec)
             raise UsageError(f"the {label} must be a whole number, not `{raw}`.", spec)
@@ -220,7 +225,7 @@ def _convert(spec: CommandSpec, param: Param | Option, raw: str) -> Any:
         return time(int(match.group(1)), int(match.group(2)))
     if kind is Kind.INT_LIST:
         parts = [part.strip() for part in raw.split(",")]
-        if not raw or not all(part.isdigit() and len(part) < 6 for part in parts):
+        if not raw or not all(_is_number(part) and len(part) < 6 for part in parts):
             raise UsageError(
                 f"{param.name}= takes numbers separated by commas, like {label}, not `{raw}`.", spec
             )

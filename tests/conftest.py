@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
+from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
 
 from bot.app import create_app
@@ -25,6 +26,23 @@ from storage.repositories import Store
 
 POSTGRES_URL = os.environ.get("PARTNERBOT_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# The property tests (hostile input): few examples each, so the whole set costs well under a
+# minute; no deadline, since an example that talks to the app over HTTP on a busy two-core
+# machine may take a second without anything being wrong. In CI the examples are the same every
+# run (derandomize) and nothing is written to a .hypothesis folder; locally hypothesis keeps its
+# failure database, so a failure found once is tried first next time.
+settings.register_profile(
+    "partnerbot",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile("ci", settings.get_profile("partnerbot"), derandomize=True, database=None)
+# HYPOTHESIS_PROFILE=thorough for a long hunt by hand.
+settings.register_profile("thorough", settings.get_profile("partnerbot"), max_examples=400)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "partnerbot"))
 
 
 def _asyncpg_dsn(url: str, database: str | None = None) -> str:

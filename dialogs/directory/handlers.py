@@ -9,6 +9,7 @@ from datetime import datetime
 
 from dialogs.directory.experts import closest, matches
 from dialogs.grammar import Role
+from dialogs.messages import MAX_USER_ID
 from dialogs.parser import Command, MemberRef
 from dialogs.turn import Refusal, Turn
 from dialogs.views import (
@@ -52,6 +53,8 @@ async def resolve_member(turn: Turn, ref: MemberRef) -> Member:
     members = turn.uow.members
     sender = turn.message.sender
     if ref.user_id is not None:
+        if len(ref.user_id) > MAX_USER_ID:
+            raise Refusal("That mention names no one I could know: its id is too long.")
         identity = await members.identity(sender.platform, sender.tenant_id, ref.user_id)
         if identity is not None:
             member = await members.get(identity.member_id)

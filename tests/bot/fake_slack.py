@@ -86,6 +86,8 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     # method -> HTTP statuses to answer with first (e.g. [429] for one rate-limit refusal)
     failures: dict[str, list[int]] = field(default_factory=dict)
+    # method -> HTTP statuses to answer with first in plain text, not Slack's JSON
+    pages: dict[str, list[int]] = field(default_factory=dict)
     # Every bot token Slack has issued and not revoked, and the workspace it is for.
     tokens: dict[str, str] = field(default_factory=lambda: {TOKEN: TEAM_ID})
     # Installing through OAuth: the app's redirect URL as configured at Slack, and the workspace
@@ -170,6 +172,9 @@ class FakeSlack:
         method = request.match_info["method"]
         body = await self._body(request)
         await self._record(Call(method, body, request.headers.get("Authorization")))
+        page = self.pages.get(method)
+        if page:
+            return web.Response(status=page.pop(0), text="Bad Request", content_type="text/plain")
         pending = self.failures.get(method)
         if pending:
             status = pending.pop(0)
