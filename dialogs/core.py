@@ -114,17 +114,18 @@ class Partnerbot:
                 return ()
             member, greeting = await self._recognise(uow, message, now)
             await self._remember_conversation(uow, message.conversation, now)
-            roles, first = await self._roles(uow, member, message.sender, now)
+            roles, coordinates, first = await self._roles(uow, member, message.sender, now)
             if first:
                 greeting = (
                     *greeting,
                     text_reply(
                         "You're the first person to talk to this new partnerbot, so you're its "
-                        "coordinator. Give others roles with `role <@member> coordinator`.",
+                        "coordinator. Give others roles with `role <@member> coordinator`, or "
+                        "`role <@member> coordinator area=<area>` for one area.",
                         tone=Tone.GOOD,
                     ),
                 )
-            turn = Turn(uow, message, member, roles, now, self._partnership)
+            turn = Turn(uow, message, member, roles, now, self._partnership, coordinates)
             return (*greeting, *await self._dispatch(turn))
 
     async def members_joined(self, event: MembersJoined) -> Sequence[Reply]:
@@ -249,24 +250,25 @@ class Partnerbot:
 
     async def _roles(
         self, uow: UnitOfWork, member: Member, sender: PlatformUser, now: datetime
-    ) -> tuple[frozenset[str], bool]:
-        """The member's roles, appointing a coordinator from the admins list, or (development,
-        no admins) the first person ever to talk to the bot. True when that just happened."""
-        roles = await uow.members.roles_of(member.id)
+    ) -> tuple[frozenset[str], frozenset[int], bool]:
+        """The member's roles and the areas they coordinate, appointing a partnership
+        coordinator from the admins list, or (development, no admins) the first person ever to
+        talk to the bot. True when that just happened."""
+        roles, areas = await uow.members.standing_of(member.id)
         if Role.COORDINATOR in roles:
-            return roles, False
+            return roles, areas, False
         coordinator = roles | {Role.COORDINATOR.value}
         if sender.user_id in self._partnership.admins:
             await uow.members.grant(member.id, Role.COORDINATOR, now=now)
-            return coordinator, False
+            return coordinator, areas, False
         if not self._partnership.first_contact_becomes_coordinator or self._first_claimed:
-            return roles, False
+            return roles, areas, False
         if await uow.meta.claim(FIRST_COORDINATOR, str(member.id)):
             await uow.members.grant(member.id, Role.COORDINATOR, now=now)
-            return coordinator, True
+            return coordinator, areas, True
         # Somebody was first, for good: no turn of this process needs to try again (a write).
         self._first_claimed = True
-        return roles, False
+        return roles, areas, False
 
     async def run_jobs(self, now: datetime) -> None:
         """The periodic work the scheduler wakes: close check-ins whose time is up, nudge those
@@ -310,8 +312,8 @@ class Partnerbot:
             return (usage_reply(error),)
         # The command's name only: its arguments can be what a member wrote.
         logger.debug("command %s on %s", command.name, turn.message.conversation.platform)
-        if not permissions.may_run(command.spec, turn.roles):
-            return (text_reply(permissions.refusal(command.spec), tone=Tone.WARNING),)
+        if not permissions.may_run(command.spec, turn.roles, turn.coordinates):
+            return (text_reply(await permissions.refused(turn, command.spec), tone=Tone.WARNING),)
         handler = self._handlers.get(command.spec.path)
         if handler is None:
             return (

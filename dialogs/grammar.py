@@ -31,8 +31,12 @@ class Who(StrEnum):
     """Who may run a command (dialogs/permissions.py decides, in one place)."""
 
     ANYONE = "anyone"  # every member of the partnership
+    # Partnership coordinators, and an area's coordinators for their own area (the handler
+    # asks dialogs/permissions.py about the area it acts on).
     COORDINATORS = "coordinators"
-    LEADS = "coordinators and programme managers"  # reports, priorities, the audit trail
+    PARTNERSHIP = "partnership coordinators"  # areas and roles: the whole partnership's
+    LEADS = "coordinators and programme managers"  # reports and priorities (an area's, or all)
+    OVERSIGHT = "partnership coordinators and programme managers"  # the audit trail
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,17 +128,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "add an area",
         "directory",
         (Param("name", Kind.TEXT, "name"),),
-        who=Who.COORDINATORS,
+        who=Who.PARTNERSHIP,
     ),
     CommandSpec(
         ("role",),
-        "give a member a role",
+        "give a member a role; coordinator area=<area> makes them that area's coordinator",
         "directory",
         (
             Param("member", Kind.MEMBER, "@member"),
             Param("role", Kind.CHOICE, "role", choices=ROLES),
         ),
-        who=Who.COORDINATORS,
+        (_AREA,),
+        who=Who.PARTNERSHIP,
     ),
     CommandSpec(
         ("experts",),
@@ -435,7 +440,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "answers expired",
             ),
         ),
-        who=Who.LEADS,
+        who=Who.OVERSIGHT,
     ),
 )
 

@@ -19,7 +19,17 @@ INTRO = (
 async def help_command(turn: Turn, command: Command) -> Sequence[Reply]:
     word = command.get("topic")
     if word is None:
-        return (Reply(overview(coordinator=turn.is_coordinator)),)
+        view = overview(coordinator=turn.is_coordinator)
+        if turn.coordinates and not turn.is_coordinator:
+            areas = [await turn.uow.areas.get(area_id) for area_id in turn.coordinates]
+            names = ", ".join(sorted(a.name for a in areas if a is not None))
+            note = Paragraph(
+                f"You coordinate {names}: commands marked (coordinator) are yours for "
+                f"{'that area' if len(areas) == 1 else 'those areas'}.",
+                Tone.MUTED,
+            )
+            view = View(view.summary, (*view.blocks[:3], note, *view.blocks[3:]))
+        return (Reply(view),)
     topic = topic_for(word)
     if topic is None:
         raise Refusal(f"There's no help topic `{word}`. Topics: {', '.join(TOPICS)}.")
@@ -45,7 +55,9 @@ def overview(*, coordinator: bool) -> View:
         blocks.insert(
             3,
             Paragraph(
-                "You are a coordinator: commands marked (coordinator) are yours too.", Tone.MUTED
+                "You are a partnership coordinator: commands marked (coordinator) and "
+                "(partnership coordinator) are yours too, for every area.",
+                Tone.MUTED,
             ),
         )
     return View(summary="partnerbot help: " + ", ".join(TOPICS), blocks=tuple(blocks))
@@ -57,15 +69,19 @@ def topic_view(topic: str, *, coordinator: bool) -> View:
         marker = {
             Who.ANYONE: "",
             Who.COORDINATORS: " (coordinator)",
+            Who.PARTNERSHIP: " (partnership coordinator)",
             Who.LEADS: " (coordinator, manager)",
+            Who.OVERSIGHT: " (partnership coordinator, manager)",
         }[spec.who]
         lines.append(f"{spec.usage} - {spec.summary}{marker}")
     blocks = [Heading(f"Help: {TOPICS[topic]}"), BulletList(tuple(lines))]
     if not coordinator and any(spec.coordinator_only for spec in commands_in(topic)):
         blocks.append(
             Paragraph(
-                "Commands marked (coordinator) are for coordinators; (manager), programme "
-                "managers too.",
+                "Commands marked (coordinator) are for coordinators: an area's coordinators "
+                "run them for their own area, partnership coordinators for every area; "
+                "(partnership coordinator), for partnership coordinators only; (manager), "
+                "programme managers too.",
                 Tone.MUTED,
             )
         )

@@ -51,10 +51,18 @@ class Turn:
     roles: frozenset[str]
     now: datetime
     partnership: Partnership
+    # The ids of the areas the member coordinates (a partnership coordinator coordinates all,
+    # without rows here); dialogs/permissions.py decides what that lets them do.
+    coordinates: frozenset[int] = frozenset()
 
     @property
     def is_coordinator(self) -> bool:
+        """A partnership coordinator."""
         return Role.COORDINATOR in self.roles
+
+    @property
+    def is_area_coordinator(self) -> bool:
+        return bool(self.coordinates)
 
     @property
     def is_manager(self) -> bool:

@@ -131,6 +131,21 @@ class Role(Base):
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AreaCoordinator(Base):
+    """A coordinator of one area (a member may coordinate several). A ``coordinator`` row in
+    ``roles`` is a partnership coordinator, who coordinates every area."""
+
+    __tablename__ = "area_coordinators"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    area_id: Mapped[int] = mapped_column(
+        ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Expertise(Base):
     __tablename__ = "expertise"
     __table_args__ = (UniqueConstraint("member_id", "topic_key"),)

@@ -32,6 +32,7 @@ from storage.models import (
     ActionItem,
     AnonymousResponse,
     Area,
+    AreaCoordinator,
     AuditEvent,
     Cycle,
     DialogState,
@@ -107,6 +108,8 @@ class Held:
     member: Member
     identities: list[Identity]
     roles: list[Role]
+    # The areas they coordinate, by name, with when.
+    area_posts: list[tuple[str, datetime]]
     expertise: list[Expertise]
     participations: list[tuple[Participant, Cycle]]
     answers: list[tuple[Response, Cycle]]
@@ -198,6 +201,15 @@ class PrivacyRepository:
                 select(Identity).where(Identity.member_id == m).order_by(Identity.id)
             ),
             roles=await self._all(select(Role).where(Role.member_id == m).order_by(Role.role)),
+            area_posts=[
+                (name, granted_at)
+                for name, granted_at in await self._session.execute(
+                    select(Area.name, AreaCoordinator.granted_at)
+                    .join(Area, Area.id == AreaCoordinator.area_id)
+                    .where(AreaCoordinator.member_id == m)
+                    .order_by(Area.name)
+                )
+            ],
             expertise=await self._all(
                 select(Expertise).where(Expertise.member_id == m).order_by(Expertise.topic_key)
             ),
@@ -399,6 +411,7 @@ class PrivacyRepository:
         for model, column in (
             (Identity, Identity.member_id),
             (Role, Role.member_id),
+            (AreaCoordinator, AreaCoordinator.member_id),
             (Expertise, Expertise.member_id),
             (DialogState, DialogState.member_id),
             (Export, Export.member_id),

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Integer, bindparam, delete, func, literal, null, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -17,6 +17,7 @@ from storage.db import session_factory, upsert_insert
 from storage.meetings import MeetingRepository
 from storage.models import (
     Area,
+    AreaCoordinator,
     Conversation,
     DialogState,
     Expertise,
@@ -55,6 +56,16 @@ _CONVERSATION = select(Conversation).where(
     Conversation.conversation_id == bindparam("conversation_id"),
 )
 _ROLES = select(Role.role).where(Role.member_id == bindparam("member_id"))
+# A member's roles and the areas they coordinate, in the one query a turn makes for both.
+_AREA_POST = "area coordinator"
+_STANDING = union_all(
+    select(Role.role, null().cast(Integer).label("area_id")).where(
+        Role.member_id == bindparam("member_id")
+    ),
+    select(literal(_AREA_POST).label("role"), AreaCoordinator.area_id).where(
+        AreaCoordinator.member_id == bindparam("member_id")
+    ),
+)
 
 
 class MemberRepository:
@@ -124,6 +135,47 @@ class MemberRepository:
 
     async def roles_of(self, member_id: int) -> frozenset[str]:
         return frozenset(await self._session.scalars(_ROLES, {"member_id": member_id}))
+
+    async def standing_of(self, member_id: int) -> tuple[frozenset[str], frozenset[int]]:
+        """The member's roles, and the ids of the areas they coordinate."""
+        roles: set[str] = set()
+        areas: set[int] = set()
+        for role, area_id in await self._session.execute(_STANDING, {"member_id": member_id}):
+            if role == _AREA_POST:
+                areas.add(area_id)
+            else:
+                roles.add(role)
+        return frozenset(roles), frozenset(areas)
+
+    async def appoint_area_coordinator(
+        self, member_id: int, area_id: int, *, now: datetime
+    ) -> bool:
+        """Make the member a coordinator of one area; False when they already were."""
+        if await self._session.get(AreaCoordinator, (member_id, area_id)) is not None:
+            return False
+        self._session.add(AreaCoordinator(member_id=member_id, area_id=area_id, granted_at=now))
+        await self._session.flush()
+        return True
+
+    async def stand_down_area_coordinator(self, member_id: int, area_id: int | None = None) -> int:
+        """The member no longer coordinates ``area_id`` (None: any area). How many posts went."""
+        statement = delete(AreaCoordinator).where(AreaCoordinator.member_id == member_id)
+        if area_id is not None:
+            statement = statement.where(AreaCoordinator.area_id == area_id)
+        result = await self._session.execute(statement)
+        return int(result.rowcount or 0)
+
+    async def area_coordinators(self) -> dict[int, list[Member]]:
+        """Each area's own coordinators, by area id, in name order."""
+        rows = await self._session.execute(
+            select(AreaCoordinator.area_id, Member)
+            .join(Member, Member.id == AreaCoordinator.member_id)
+            .order_by(Member.display_name)
+        )
+        found: dict[int, list[Member]] = {}
+        for area_id, member in rows:
+            found.setdefault(area_id, []).append(member)
+        return found
 
     async def grant(self, member_id: int, role: str, *, now: datetime) -> bool:
         """Give a role; False when the member already had it."""

@@ -209,8 +209,15 @@ async def done(turn: Turn, command: Command) -> Sequence[Reply]:
     item = await turn.uow.actions.get(command.get("id"))
     if item is None:
         raise Refusal(f"There's no action {command.get('id')}.")
-    if not may_change_action(turn.roles, turn.member.id, item.owner_id, item.created_by_id):
-        raise Refusal("Only the action's owner or a coordinator can mark it done.")
+    if not may_change_action(
+        turn.roles,
+        turn.member.id,
+        item.owner_id,
+        item.created_by_id,
+        areas=turn.coordinates,
+        area_id=item.area_id,
+    ):
+        raise Refusal("Only the action's owner or a coordinator of its area can mark it done.")
     if item.status == "done":
         return (text_reply(f"Action {item.id} was already done."),)
     item.status, item.done_at = "done", turn.now

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from dialogs import permissions
 from dialogs.checkins import views
 from dialogs.outbox import MAX_LATENESS, Kind, ToMember, cancel, privately, queue
 from dialogs.parser import Command, UsageError, parse
@@ -156,6 +157,12 @@ async def start(turn: Turn, command: Command) -> Sequence[Reply]:
         areas = [by_key[" ".join(w.split()).casefold()] for w in wanted]
     if not areas:
         raise Refusal("There are no areas yet: add them with `area add <name>` first.")
+    everywhere = [w.casefold() for w in wanted] == ["all"]
+    await permissions.require_areas(
+        turn,
+        [permissions.WHOLE_PARTNERSHIP] if everywhere else [a.id for a in areas],
+        what="open a check-in for " + ("every area" if everywhere else "those areas"),
+    )
     zone = await turn.zone_name()
     today = turn.now.astimezone(ZoneInfo(zone)).date()
     closes_on = command.get("closes") or today + timedelta(days=DEFAULT_OPEN_DAYS)
@@ -595,6 +602,11 @@ async def status(turn: Turn, command: Command) -> Sequence[Reply]:
     zone = await turn.zone_name()
     participants = await turn.uow.checkins.participants(cycle.id)
     areas = {a.id: a.name for a in await turn.uow.checkins.areas_of(cycle.id)}
+    # An area's coordinator sees their areas' part of a check-in that spans several.
+    part = await permissions.require_part(turn, areas, what=f"see check-in {cycle.id}")
+    if part is not None:
+        participants = [(p, m) for p, m in participants if p.area_id in part]
+        areas = {a: name for a, name in areas.items() if a in part}
     invited: Counter[str] = Counter()
     done: Counter[str] = Counter()
     started: Counter[str] = Counter()
@@ -609,6 +621,8 @@ async def status(turn: Turn, command: Command) -> Sequence[Reply]:
                 started[area] += 1
             outstanding.setdefault(area, []).append(member.display_name)
     for unnamed in await turn.uow.checkins.unnamed_participants(cycle.id):
+        if part is not None and unnamed.area_id not in part:
+            continue
         # Someone in this anonymous cycle erased their data: counted, never listed.
         area = areas.get(unnamed.area_id, "No area")
         invited[area] += 1
@@ -668,8 +682,10 @@ async def remind(turn: Turn, command: Command) -> Sequence[Reply]:
     cycle = await _cycle_for_coordinator(turn)
     framework = _framework(turn, cycle.framework_key)
     reminded = 0
+    cycle_areas = [a.id for a in await turn.uow.checkins.areas_of(cycle.id)]
+    part = await permissions.require_part(turn, cycle_areas, what=f"remind check-in {cycle.id}")
     for participant, member in await turn.uow.checkins.participants(cycle.id):
-        if participant.status == "done":
+        if participant.status == "done" or (part is not None and participant.area_id not in part):
             continue
         zone = await zone_of(turn.uow, member, turn.partnership.timezone)
         await queue(
@@ -695,6 +711,13 @@ async def remind(turn: Turn, command: Command) -> Sequence[Reply]:
 
 async def close(turn: Turn, command: Command) -> Sequence[Reply]:
     cycle = await _cycle_for_coordinator(turn)
+    # Closing closes it for every area it covers: for the coordinators of all of them.
+    covers = await turn.uow.checkins.areas_of(cycle.id)
+    await permissions.require_areas(
+        turn,
+        [a.id for a in covers],
+        what=f"close check-in {cycle.id}, which covers {', '.join(a.name for a in covers)}",
+    )
     summary = await close_cycle(turn.uow, cycle, turn.now, by=turn.member)
     return (text_reply(summary + " See it with `checkin report`.", tone=Tone.GOOD),)
 

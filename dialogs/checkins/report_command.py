@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from dialogs import permissions
 from dialogs.checkins import reports
 from dialogs.checkins.actions import MAX_ACTION
 from dialogs.checkins.report_data import ActionProgress, Answer, CycleFacts, ReportData
@@ -140,11 +141,24 @@ async def _reporting_cycle(turn: Turn, command: Command) -> tuple[Cycle, str | N
     if cycle is None:
         raise Refusal("There's no check-in to report on yet.")
     area = command.get("area")
+    found = None
     if area is not None:
         found = await turn.uow.areas.by_name(area)
         if found is None:
             raise Refusal(f"There's no area called {area}.")
         area = found.name
+    # An area's coordinator reads their own area's part (managers read every area's).
+    covers = [a.id for a in await turn.uow.checkins.areas_of(cycle.id)]
+    part = await permissions.require_part(
+        turn, covers, what=f"read check-in {cycle.id}'s report", managers=True
+    )
+    if part is not None and found is None:
+        if len(part) > 1:
+            raise Refusal("You coordinate several of its areas: say which with area=<area>.")
+        only = await turn.uow.areas.get(next(iter(part)))
+        area = only.name if only is not None else None
+    elif part is not None and found is not None:
+        await permissions.require_areas(turn, [found.id], what=f"read {found.name}'s report")
     return cycle, area
 
 

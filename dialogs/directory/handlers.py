@@ -91,7 +91,7 @@ async def me(turn: Turn, command: Command) -> Sequence[Reply]:
     zone_note = "" if member.timezone else " (default)"
     topics = await uow.expertise.of_member(member.id)
     identities = await uow.members.identities_of(member.id)
-    roles = sorted(turn.roles | {Role.MEMBER.value})
+    roles = await role_names(turn, turn.roles, turn.coordinates)
     facts = [
         ("Name", member.display_name),
         ("Area", area.name if area else "not set - `me area <area>`"),
@@ -181,17 +181,29 @@ async def areas(turn: Turn, command: Command) -> Sequence[Reply]:
         return (text_reply(text),)
     counts = await turn.uow.areas.member_counts()
     history = await turn.uow.meetings.attendance_history("area")
+    posts = await turn.uow.members.area_coordinators()
     zone = await turn.zone_name()
 
     def line(area) -> str:
         n = counts.get(area.id, 0)
-        return f"{area.name} - {n} member{'s' if n != 1 else ''}" + _attended(
-            history.get(area.id), zone
+        coordinators = ", ".join(m.display_name for m in posts.get(area.id, ()))
+        return (
+            f"{area.name} - {n} member{'s' if n != 1 else ''}"
+            + (f" - coordinated by {coordinators}" if coordinators else "")
+            + _attended(history.get(area.id), zone)
         )
 
     lines = tuple(line(area) for area in all_areas)
     noun = "area" if len(all_areas) == 1 else "areas"
     blocks: list = [Heading(f"Areas ({len(all_areas)})"), BulletList(lines)]
+    partnership = await turn.uow.members.with_role(Role.COORDINATOR)
+    if partnership:
+        blocks.append(
+            Paragraph(
+                "Partnership coordinators: " + ", ".join(m.display_name for m in partnership),
+                Tone.MUTED,
+            )
+        )
     if turn.is_coordinator:
         blocks += await unreachable_blocks(turn)
     view = View(
@@ -253,6 +265,8 @@ async def area_add(turn: Turn, command: Command) -> Sequence[Reply]:
 async def role(turn: Turn, command: Command) -> Sequence[Reply]:
     target = await resolve_member(turn, command.get("member"))
     wanted = Role(command.get("role"))
+    if command.get("area") is not None:
+        return await _area_role(turn, target, wanted, command.get("area"))
     members = turn.uow.members
     if wanted is Role.MEMBER:
         current = await members.roles_of(target.id)
@@ -260,40 +274,95 @@ async def role(turn: Turn, command: Command) -> Sequence[Reply]:
             coordinators = await members.with_role(Role.COORDINATOR)
             if len(coordinators) == 1:
                 raise Refusal(
-                    f"{target.display_name} is the only coordinator; make someone "
-                    "else coordinator first."
+                    f"{target.display_name} is the only partnership coordinator; make someone "
+                    "else partnership coordinator first."
                 )
         for dropped in (Role.COORDINATOR, Role.MANAGER):
             await members.revoke(target.id, dropped)
-        await turn.uow.audit.record(
-            actor=turn.member,
-            action="role changed",
-            subject=f"{target.display_name} is now a member",
-            detail={"member": target.id, "role": str(wanted)},
-            now=turn.now,
-        )
+        await members.stand_down_area_coordinator(target.id)
+        await _record_role(turn, target, f"{target.display_name} is now a member", wanted)
         return (
             text_reply(
                 f"{target.display_name} is now a member, with no coordinator or manager role.",
                 tone=Tone.GOOD,
             ),
         )
+    title = f"{_article(wanted)} {_role_title(wanted)}"
     if not await members.grant(target.id, wanted, now=turn.now):
-        return (text_reply(f"{target.display_name} is already {_article(wanted)} {wanted}."),)
-    await turn.uow.audit.record(
-        actor=turn.member,
-        action="role changed",
-        subject=f"{target.display_name} is now {_article(wanted)} {wanted}",
-        detail={"member": target.id, "role": str(wanted)},
-        now=turn.now,
-    )
+        return (text_reply(f"{target.display_name} is already {title}."),)
+    await _record_role(turn, target, f"{target.display_name} is now {title}", wanted)
+    return (text_reply(f"{target.display_name} is now {title}.", tone=Tone.GOOD),)
+
+
+async def _area_role(turn: Turn, target: Member, wanted: Role, name: str) -> Sequence[Reply]:
+    """``role @x coordinator area=Marr`` appoints an area's coordinator; ``role @x member
+    area=Marr`` stands them down from that area only."""
+    if wanted not in (Role.COORDINATOR, Role.MEMBER):
+        raise Refusal(
+            f"Only coordinators are appointed for an area: `role <@member> coordinator "
+            f"area=<area>`, or `role <@member> {wanted}` without area=."
+        )
+    area = await turn.uow.areas.by_name(_check_name("area", name))
+    if area is None:
+        known = ", ".join(a.name for a in await turn.uow.areas.all()) or "none yet"
+        raise Refusal(f"There's no area called {name}. Areas: {known}.")
+    members = turn.uow.members
+    if wanted is Role.MEMBER:
+        if not await members.stand_down_area_coordinator(target.id, area.id):
+            return (text_reply(f"{target.display_name} doesn't coordinate {area.name}."),)
+        subject = f"{target.display_name} no longer coordinates {area.name}"
+        await _record_role(turn, target, subject, wanted, area=area.name)
+        return (text_reply(f"{subject}.", tone=Tone.GOOD),)
+    if Role.COORDINATOR in await members.roles_of(target.id):
+        return (
+            text_reply(
+                f"{target.display_name} is a partnership coordinator, so already coordinates "
+                f"every area, {area.name} included. To make them coordinator of {area.name} "
+                f"only, first `role <@member> member`."
+            ),
+        )
+    if not await members.appoint_area_coordinator(target.id, area.id, now=turn.now):
+        return (text_reply(f"{target.display_name} already coordinates {area.name}."),)
+    subject = f"{target.display_name} is now coordinator of {area.name}"
+    await _record_role(turn, target, subject, wanted, area=area.name)
     return (
-        text_reply(f"{target.display_name} is now {_article(wanted)} {wanted}.", tone=Tone.GOOD),
+        text_reply(
+            f"{subject}: they run check-ins, meetings and reports for {area.name} only.",
+            tone=Tone.GOOD,
+        ),
     )
+
+
+async def _record_role(
+    turn: Turn, target: Member, subject: str, wanted: Role, *, area: str | None = None
+) -> None:
+    detail: dict = {"member": target.id, "role": str(wanted)}
+    if area is not None:
+        detail["area"] = area
+    await turn.uow.audit.record(
+        actor=turn.member, action="role changed", subject=subject, detail=detail, now=turn.now
+    )
+
+
+def _role_title(role: Role) -> str:
+    return "partnership coordinator" if role is Role.COORDINATOR else str(role)
 
 
 def _article(role: str) -> str:
     return "an" if role[0] in "aeiou" else "a"
+
+
+async def role_names(turn: Turn, roles: frozenset[str], coordinates: frozenset[int]) -> list[str]:
+    """How the directory shows someone's roles: "partnership coordinator", "coordinator of
+    Marr", "expert"..."""
+    names = [Role.MEMBER.value]
+    if Role.COORDINATOR in roles:
+        names.append("partnership coordinator")
+    else:
+        areas = [await turn.uow.areas.get(area_id) for area_id in coordinates]
+        names += sorted(f"coordinator of {a.name}" for a in areas if a is not None)
+    names += sorted(r for r in roles if r not in (Role.COORDINATOR, Role.MEMBER))
+    return names
 
 
 async def experts(turn: Turn, command: Command) -> Sequence[Reply]:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from dialogs import permissions
 from dialogs.checkins.handlers import zone_of
 from dialogs.directory.handlers import resolve_member
 from dialogs.grammar import Role
@@ -325,6 +326,12 @@ async def schedule(turn: Turn, command: Command) -> Sequence[Reply]:
     offsets = command.get("remind")
     offsets = times.DEFAULT_REMINDERS if offsets is None else offsets
     areas = await _areas_for(turn, command.get("area"))
+    await permissions.require_areas(
+        turn,
+        [area.id if area else permissions.WHOLE_PARTNERSHIP for area in areas],
+        what="schedule a meeting for "
+        + ", ".join(area.name if area else "every area" for area in areas),
+    )
     replies: list[Reply] = []
     for area in areas:
         zone = (area.timezone if area and area.timezone else None) or await turn.zone_name()
@@ -533,6 +540,11 @@ async def set_cadence(turn: Turn, command: Command) -> Sequence[Reply]:
         area = await turn.uow.areas.by_name(name)
         if area is None:
             raise Refusal(f"There's no area called {name}.")
+    await permissions.require_areas(
+        turn,
+        [area.id if area else permissions.WHOLE_PARTNERSHIP],
+        what=f"set {area.name if area else 'the whole partnership'}'s cadence",
+    )
     if value in ("off", "none", "0"):
         per_year = 0
     elif value.isdigit() and 1 <= int(value) <= 12:
@@ -668,8 +680,11 @@ async def attend(turn: Turn, command: Command) -> Sequence[Reply]:
     zone = await turn.zone_name()
     ref = command.get("member")
     if ref is not None:
-        if not turn.is_coordinator:
+        if not turn.is_coordinator and not turn.coordinates:
             raise Refusal("Only coordinators can mark someone else as attending.")
+        await permissions.require_areas(
+            turn, [meeting.area_id], what=f"mark others at meeting {meeting.id} ({meeting.title})"
+        )
         member = await resolve_member(turn, ref)
         if turn.now < opens:
             raise Refusal(
@@ -726,7 +741,7 @@ async def attendance(turn: Turn, command: Command) -> Sequence[Reply]:
             Paragraph("By organisation", Tone.STRONG),
             Facts(tuple((name, str(count)) for name, count in sorted(by_org.items()))),
         ]
-        if {Role.COORDINATOR, Role.MANAGER} & turn.roles:
+        if turn.is_manager or permissions.may_act(turn, meeting.area_id):
             blocks += [
                 Paragraph("Who came", Tone.STRONG),
                 BulletList(
@@ -754,6 +769,9 @@ async def attendance(turn: Turn, command: Command) -> Sequence[Reply]:
 async def change(turn: Turn, command: Command) -> Sequence[Reply]:
     uow = turn.uow
     meeting = await _meeting(turn, command.get("id"))
+    await permissions.require_areas(
+        turn, [meeting.area_id], what=f"change meeting {meeting.id} ({meeting.title})"
+    )
     _scheduled(meeting)
     if meeting.starts_at <= turn.now:
         raise Refusal(f"{meeting.title} (meeting {meeting.id}) has already started.")
@@ -810,6 +828,9 @@ async def change(turn: Turn, command: Command) -> Sequence[Reply]:
 async def cancel_meeting(turn: Turn, command: Command) -> Sequence[Reply]:
     uow = turn.uow
     meeting = await _meeting(turn, command.get("id"))
+    await permissions.require_areas(
+        turn, [meeting.area_id], what=f"cancel meeting {meeting.id} ({meeting.title})"
+    )
     if meeting.status == CANCELLED:
         return (text_reply(f"Meeting {meeting.id} was already cancelled."),)
     if meeting.ends_at <= turn.now:
@@ -853,6 +874,9 @@ async def invite_partners(turn: Turn, command: Command) -> Sequence[Reply]:
     """Invite every organisation in the directory, current and past, and tell their members."""
     uow = turn.uow
     meeting = await _meeting(turn, command.get("id"))
+    await permissions.require_areas(
+        turn, [meeting.area_id], what=f"invite partners to meeting {meeting.id} ({meeting.title})"
+    )
     _scheduled(meeting)
     if meeting.starts_at <= turn.now:
         raise Refusal(f"{meeting.title} (meeting {meeting.id}) has already started.")
@@ -930,6 +954,7 @@ async def link_channel(turn: Turn, command: Command) -> Sequence[Reply]:
     if area is None:
         known = ", ".join(a.name for a in await turn.uow.areas.all()) or "none yet"
         raise Refusal(f"There's no area called {name}. Areas: {known}.")
+    await permissions.require_areas(turn, [area.id], what=f"link {area.name}'s channel")
     address = turn.message.conversation
     conversation = await turn.uow.conversations.find(
         address.platform, address.tenant_id, address.conversation_id
@@ -950,6 +975,7 @@ async def warn_cadence(uow: UnitOfWork, now: datetime, *, default_zone: str) -> 
     meeting its cadence needs isn't scheduled. Keyed by ISO week: at most once a week."""
     year, week, _ = now.astimezone(UTC).isocalendar()
     coordinators = await uow.members.with_role(Role.COORDINATOR)
+    posts = await uow.members.area_coordinators()
     warned = 0
     for area in (*await uow.areas.all(), None):
         found = await standing(uow, area, now)
@@ -959,7 +985,8 @@ async def warn_cadence(uow: UnitOfWork, now: datetime, *, default_zone: str) -> 
         if area is None:
             local_coordinators, name, tag = coordinators, "The whole partnership", "all"
         else:
-            local_coordinators = [c for c in coordinators if c.area_id == area.id] or coordinators
+            local = [*posts.get(area.id, ()), *(c for c in coordinators if c.area_id == area.id)]
+            local_coordinators = list({c.id: c for c in local}.values()) or coordinators
             name, tag = area.name, f"a{area.id}"
         for coordinator in local_coordinators:
             zone = await zone_of(uow, coordinator, default_zone)

@@ -144,7 +144,11 @@ async def my_data(
             }
             for identity in held.identities
         ],
-        "roles": [{"role": role.role, "since": _when(role.granted_at)} for role in held.roles],
+        "roles": [{"role": role.role, "since": _when(role.granted_at)} for role in held.roles]
+        + [
+            {"role": "coordinator", "area": name, "since": _when(since)}
+            for name, since in held.area_posts
+        ],
         "expertise": [
             {"topic": item.topic, "added": _when(item.created_at)} for item in held.expertise
         ],

@@ -162,7 +162,12 @@ async def test_two_web_replicas_and_a_worker_on_one_postgresql(postgres, fake_sl
             (web2, "U2", "me area Marr", "You're now in Marr."),
             (web1, "U3", "me area marr", "You're now in Marr."),
             (web2, ADMIN, "me area Marr", "You're now in Marr."),
-            (web1, ADMIN, "role <@U2|ben> coordinator", "Ben Ortiz is now a coordinator."),
+            (
+                web1,
+                ADMIN,
+                "role <@U2|ben> coordinator",
+                "Ben Ortiz is now a partnership coordinator.",
+            ),
             (web2, "U2", "areas", "Marr - 3 members"),
             (
                 web2,

@@ -357,7 +357,7 @@ async def test_role_for_a_mentioned_member_saves_the_role(slack, fake_slack, sto
     await slack.command(slash(fake_slack, "role <@U2|ben> coordinator", response="r1"))
 
     texts = await reply_texts(fake_slack, "response/r1", count=2)
-    assert "Ben Ortiz is now a coordinator." in texts
+    assert "Ben Ortiz is now a partnership coordinator." in texts
     member, _, roles = await member_of(store, "U2")
     assert member.display_name == "Ben Ortiz"
     assert "coordinator" in roles

@@ -53,4 +53,4 @@ async def test_coordinator_actions_are_recorded_and_readable_by_coordinators(cor
     # Bob is a manager now, so he may read it; a plain member may not.
     assert "Bob is now a manager" in await say(core, BOB, "audit")
     cat = person("Cat")
-    assert "for coordinators and programme managers" in await say(core, cat, "audit")
+    assert "for partnership coordinators and programme managers" in await say(core, cat, "audit")

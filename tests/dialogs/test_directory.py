@@ -12,7 +12,7 @@ async def test_a_new_partnership_from_first_contact(core, store):
         core,
         [
             (ANN, "help", "Welcome, Ann! You're now a member"),
-            (ANN, "me", "Roles         coordinator, member"),
+            (ANN, "me", "Roles         member, partnership coordinator"),
             (ANN, "areas", "There are no areas yet. Add one with `area add <name>`."),
             (ANN, "area add Marr", "Added the area Marr."),
             (ANN, "area add Kincardine and Mearns", "Added the area Kincardine and Mearns."),
@@ -53,7 +53,7 @@ async def test_a_new_partnership_from_first_contact(core, store):
 async def test_only_the_first_person_becomes_coordinator(core, store):
     await say(core, ANN, "help")
     answer = await say(core, BOB, "area add Marr")
-    assert "Sorry, `area add` is for coordinators." in answer
+    assert "Sorry, `area add` is for partnership coordinators." in answer
     assert "coordinator" not in (await say(core, BOB, "me")).split("Roles")[1].split("\n")[0]
     async with store.unit() as uow:
         assert await uow.areas.all() == []
@@ -62,12 +62,16 @@ async def test_only_the_first_person_becomes_coordinator(core, store):
 async def test_roles_given_by_mention(core, store):
     await say(core, ANN, "help")
     answer = await say(core, ANN, "role <@UBOB> coordinator", mentions=[BOB])
-    assert "Bob is now a coordinator." in answer
+    assert "Bob is now a partnership coordinator." in answer
     assert "Added the area Marr." in await say(core, BOB, "area add Marr")
-    assert "Bob is already a coordinator." in await say(core, ANN, "role <@UBOB> coordinator")
+    assert "Bob is already a partnership coordinator." in await say(
+        core, ANN, "role <@UBOB> coordinator"
+    )
     assert "Ann is now a member" in await say(core, BOB, "role <@UANN> member")
-    assert "Bob is the only coordinator" in await say(core, BOB, "role <@UBOB> member")
-    assert "Sorry, `role` is for coordinators." in await say(core, ANN, "role <@UANN> manager")
+    assert "Bob is the only partnership coordinator" in await say(core, BOB, "role <@UBOB> member")
+    assert "Sorry, `role` is for partnership coordinators." in await say(
+        core, ANN, "role <@UANN> manager"
+    )
     async with store.unit() as uow:
         coordinators = await uow.members.with_role("coordinator")
         assert [m.display_name for m in coordinators] == ["Bob"]
@@ -131,7 +135,7 @@ async def test_usage_errors_save_nothing_but_the_member_is_still_registered(core
 
 async def test_admins_from_settings_are_coordinators(store):
     core = Partnerbot(store, Partnership(admins=frozenset({"UBOB"})))
-    assert "is for coordinators" in await say(core, ANN, "area add Marr")
+    assert "is for partnership coordinators" in await say(core, ANN, "area add Marr")
     assert "Added the area Marr." in await say(core, BOB, "area add Marr")
     assert "first person" not in await say(core, CAT, "help")
 
@@ -142,7 +146,7 @@ async def test_help_lists_topics_and_commands(core):
         assert f"[{topic.capitalize()}: help {topic}]" in overview
     directory = await say(core, ANN, "help me")
     assert "me area <area> - set the area you work in" in directory
-    assert "area add <name> - add an area (coordinator)" in directory
+    assert "area add <name> - add an area (partnership coordinator)" in directory
     assert "There's no help topic `cooking`." in await say(core, ANN, "help cooking")
 
 

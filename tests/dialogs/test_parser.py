@@ -93,7 +93,7 @@ def test_parses_the_grammar(text, name, args):
         (
             "role @jane boss",
             "the role must be one of member, coordinator, expert, manager, not `boss`",
-            "role <@member> member|coordinator|expert|manager",
+            "role <@member> member|coordinator|expert|manager [area=<area>]",
         ),
         ("role jane coordinator", "name the member with an @mention, not `jane`", None),
         ("meeting twelve", "the id must be a whole number, not `twelve`", "meeting <id>"),

@@ -50,6 +50,41 @@ async def test_roles_are_granted_once_and_revoked(store):
         assert await uow.members.roles_of(member.id) == {"expert"}
 
 
+async def test_area_coordinators_are_appointed_per_area_and_read_with_the_roles(store):
+    async with store.unit() as uow:
+        cora, _ = await uow.members.register(
+            platform="console", tenant_id="", user_id="c", display_name="Cora", now=NOW
+        )
+        marr = await uow.areas.add("Marr", now=NOW)
+        buchan = await uow.areas.add("Buchan", now=NOW)
+        assert await uow.members.appoint_area_coordinator(cora.id, marr.id, now=NOW) is True
+        assert await uow.members.appoint_area_coordinator(cora.id, marr.id, now=NOW) is False
+        await uow.members.appoint_area_coordinator(cora.id, buchan.id, now=NOW)
+        await uow.members.grant(cora.id, "expert", now=NOW)
+    async with store.unit() as uow:
+        # One query for both: a turn reads them on every message.
+        assert await uow.members.standing_of(cora.id) == (
+            frozenset({"expert"}),
+            frozenset({marr.id, buchan.id}),
+        )
+        posts = await uow.members.area_coordinators()
+        assert {area: [m.display_name for m in people] for area, people in posts.items()} == {
+            marr.id: ["Cora"],
+            buchan.id: ["Cora"],
+        }
+        assert await uow.members.roles_of(cora.id) == {"expert"}  # not a partnership coordinator
+        assert await uow.members.stand_down_area_coordinator(cora.id, marr.id) == 1
+    async with store.unit() as uow:
+        assert await uow.members.standing_of(cora.id) == (
+            frozenset({"expert"}),
+            frozenset({buchan.id}),
+        )
+        await uow.session.delete(await uow.areas.get(buchan.id))
+    async with store.unit() as uow:
+        # An area that goes takes its coordinators' posts with it.
+        assert await uow.members.standing_of(cora.id) == (frozenset({"expert"}), frozenset())
+
+
 async def test_areas_are_unique_whatever_the_case(store):
     async with store.unit() as uow:
         area = await uow.areas.add("  Banff   and Buchan ", now=NOW)
