@@ -82,8 +82,19 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
 async def _delivery(app: web.Application) -> AsyncIterator[None]:
     """The dispatcher runs beside the web server unless workers do it (APScheduler must start
     inside the running loop, hence the startup hook)."""
+    teams_adapter = None
+    if app[SETTINGS].teams_enabled:
+        from bot.teams import TEAMS_ADAPTER
+
+        # Proactive sends share the replies' connector clients and HTTP session; this cleanup
+        # runs before setup_teams' closes that session (cleanup_ctx comes first in on_cleanup).
+        teams_adapter = app[TEAMS_ADAPTER]
     delivery = build_delivery(
-        app[SETTINGS], app[STORE], jobs=app[CORE].run_jobs, metrics=app[METRICS].delivery
+        app[SETTINGS],
+        app[STORE],
+        jobs=app[CORE].run_jobs,
+        metrics=app[METRICS].delivery,
+        teams_adapter=teams_adapter,
     )
     app[DELIVERY] = delivery
     delivery.start()

@@ -126,6 +126,11 @@ class Dispatcher:
             if self._single_process:
                 await uow.locks.release(DISPATCH_LOCK, owner=self._owner)
 
+    async def close(self) -> None:
+        """After the last batch: close the senders' connections."""
+        for sender in self._senders.values():
+            await sender.close()
+
     async def _renew_leases_if_due(self) -> None:
         """A long paced batch keeps its rows: renew the lease a third of the way through it."""
         if self._clock.monotonic() - self._renewed_at < self._policy.lease.total_seconds() / 3:

@@ -154,3 +154,4 @@ class DeliveryService:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         await self._dispatcher.release()
+        await self._dispatcher.close()

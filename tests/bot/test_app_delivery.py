@@ -6,10 +6,16 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from dialogs.outbox import Kind, ToConversation, queue
-from dialogs.views import View
+import aiohttp
+
+from dialogs.messages import Platform
+from dialogs.outbox import Kind, ToConversation, ToMember, queue
+from dialogs.views import Paragraph, View
 from storage.outbox import Status
+from tests.bot.fake_connector import FakeConnector
 from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack
+from tests.bot.flows import until
+from tests.bot.test_teams import ANN, PERSONAL_ID, TENANT, Teams
 
 
 async def test_a_queued_message_is_sent_by_the_running_app(make_settings, serve_app, store):
@@ -65,3 +71,35 @@ async def test_a_queued_message_is_sent_by_the_running_app(make_settings, serve_
             assert (await uow.outbox.by_key("notice:later")).status == Status.PENDING
     finally:
         await slack.close()
+
+
+async def test_teams_messages_it_sends_share_the_replies_connection(
+    make_settings, serve_app, store
+):
+    # One set of Bot Connector clients and one HTTP session serve both the replies and the
+    # proactive sends of the web app, rather than a second one for the delivery engine.
+    connector = FakeConnector()
+    await connector.start()
+    try:
+        base = await serve_app(make_settings(dispatch_interval="0.1"))
+        async with aiohttp.ClientSession() as session:
+            await Teams(session, base, connector).say("help")  # Ann's personal chat is stored
+        reply = connector.sent[-1]
+        async with store.unit() as uow:
+            ann = await uow.members.identity(Platform.TEAMS, TENANT, ANN["id"])
+            now = datetime.now(UTC)
+            text = "The Marr forum moves to Room 2"
+            await queue(
+                uow,
+                key="notice:teams",
+                kind=Kind.NOTICE,
+                to=ToMember(ann.member_id),
+                view=View(text, (Paragraph(text),)),
+                due_at=now,
+                now=now,
+            )
+        (sent,) = await until(lambda: [s for s in connector.sent if s.text == text])
+        assert sent.conversation_id == PERSONAL_ID
+        assert sent.peer == reply.peer
+    finally:
+        await connector.close()
