@@ -144,8 +144,12 @@ def classify(error: BaseException) -> Outcome:
             except (TypeError, ValueError):
                 retry_after = 1.0
             return RateLimited(retry_after=retry_after, error="429")
-        if status == 403 or code in STOP_CODES:
-            return Unreachable(code or "Forbidden")
+        if code in STOP_CODES:
+            return Unreachable(code)
+        if status == 403:
+            # Any other 403 (e.g. the app lacks a permission) is about this message, not a
+            # sign that the member or channel stopped taking messages: fail it visibly.
+            return Rejected(f"403 {code}".strip())
         if status == 404:
             return Unreachable(code or "ConversationNotFound")
         if status == 412 or status >= 500:
