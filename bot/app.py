@@ -75,6 +75,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
 
     if settings.dispatcher_in_web:
         app.cleanup_ctx.append(_delivery)
+        app.on_shutdown.append(_stop_claiming)
     app.on_cleanup.append(_close_store)
     return app
 
@@ -100,6 +101,13 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     delivery.start()
     yield
     await delivery.stop()
+
+
+async def _stop_claiming(app: web.Application) -> None:
+    """SIGTERM: on_shutdown runs before aiohttp waits for the requests in flight, so no rows
+    are claimed meanwhile; the sends in flight finish in ``stop``, at cleanup."""
+    if DELIVERY in app:
+        app[DELIVERY].stop_sending()
 
 
 async def _close_store(app: web.Application) -> None:

@@ -136,27 +136,36 @@ async def _worker(settings: Settings, *, drain: bool, metrics_port: int | None =
         start_http_server(metrics_port, addr=settings.host, registry=registry)
         logger.info("worker metrics on http://%s:%d/metrics", settings.host, metrics_port)
     delivery = build_delivery(settings, store, jobs=core.run_jobs, metrics=metrics)
+    # SIGTERM (what a container platform sends to stop a process) and Ctrl-C: stop claiming,
+    # let the sends in flight finish and be recorded, give back the rest (delivery.stop).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     try:
         if drain:
-            await _drain(delivery, store)
-            return
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        delivery.start()
-        logger.info("worker %s dispatching; stop with Ctrl-C", delivery.owner)
-        await stop.wait()
+            draining = asyncio.create_task(_drain(delivery, store, stop))
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({draining, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if draining.done():
+                draining.result()  # its error, if it failed
+                return
+        else:
+            delivery.start()
+            logger.info("worker %s dispatching; stop with Ctrl-C", delivery.owner)
+            await stop.wait()
+        logger.info("worker %s stopping: finishing the sends in flight", delivery.owner)
     finally:
         await delivery.stop()
         await store.close()
 
 
-async def _drain(delivery: DeliveryService, store: Store) -> None:
-    """Dispatch until nothing due is left (tests and one-off runs)."""
+async def _drain(delivery: DeliveryService, store: Store, stop: asyncio.Event) -> None:
+    """Dispatch until nothing due is left (tests and one-off runs), or until told to stop."""
     from datetime import UTC, datetime
 
-    while True:
+    while not stop.is_set():
         report = await delivery.tick()
         async with store.unit() as uow:
             left = await uow.outbox.outstanding(datetime.now(UTC))
