@@ -175,19 +175,28 @@ async def _drain(delivery: DeliveryService, store: Store, stop: asyncio.Event) -
             await asyncio.sleep(0.2)
 
 
-class _Counter:
-    """Rows done per table on stderr, the line rewritten as the count grows."""
+class _Progress:
+    """A progress bar per table on stderr, ``rows done / rows in all``, the line rewritten as
+    the count grows (a backup from before the totals were written shows the count alone)."""
+
+    WIDTH = 24
 
     def __init__(self, verb: str) -> None:
         self._verb = verb
         self._table: str | None = None
 
-    def __call__(self, table: str, done: int) -> None:
+    def __call__(self, table: str, done: int, total: int | None) -> None:
         if table != self._table:
             if self._table is not None:
                 sys.stderr.write("\n")
             self._table = table
-        sys.stderr.write(f"\r  {self._verb} {table:<24} {done:>9,} rows")
+        if total is None:
+            shown = f"{done:>9,} rows"
+        else:
+            filled = self.WIDTH if not total else min(self.WIDTH, self.WIDTH * done // total)
+            bar = "#" * filled + "." * (self.WIDTH - filled)
+            shown = f"[{bar}] {done:>9,} / {total:,} rows"
+        sys.stderr.write(f"\r  {self._verb} {table:<24} {shown}")
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -200,7 +209,7 @@ async def _export(settings: Settings, path: str) -> None:
     from storage.db import create_engine
 
     engine = create_engine(settings.database_url)
-    counter = _Counter("exported")
+    counter = _Progress("exported")
     try:
         with _open_for_writing(path) as out:
             summary = await export_backup(engine, out, progress=counter)
@@ -235,7 +244,7 @@ async def _import(settings: Settings, path: str) -> None:
     from storage.migrate import current_revision, upgrade
 
     engine = create_engine(settings.database_url)
-    counter = _Counter("imported")
+    counter = _Progress("imported")
     try:
         if await current_revision(engine) is None:
             # A new, empty database: give it the schema first.
