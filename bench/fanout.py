@@ -383,6 +383,8 @@ async def senders_alone(
                 await asyncio.gather(*(send(d) for d in mine))
             results[name] = BaselineResult(len(mine), time.monotonic() - started, Cpu.now() - cpu)
         await fakes.reset(session, enforce=True)
+    for sender in senders.values():
+        await sender.close()
     return results
 
 
@@ -469,6 +471,7 @@ async def dispatch(
             seconds, cpu = time.monotonic() - started, Cpu.now() - cpu
             stats = await fakes.stats(session)
         await dispatcher.release()
+        await dispatcher.close()
         async with store.unit() as uow:
             statuses = await uow.outbox.counts()
         return DispatchResult(

@@ -76,6 +76,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
 
     if settings.dispatcher_in_web:
         app.cleanup_ctx.append(_delivery)
+        app.on_shutdown.append(_stop_claiming)
     app.on_cleanup.append(_close_store)
     return app
 
@@ -83,13 +84,31 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
 async def _delivery(app: web.Application) -> AsyncIterator[None]:
     """The dispatcher runs beside the web server unless workers do it (APScheduler must start
     inside the running loop, hence the startup hook)."""
+    teams_adapter = None
+    if app[SETTINGS].teams_enabled:
+        from bot.teams import TEAMS_ADAPTER
+
+        # Proactive sends share the replies' connector clients and HTTP session; this cleanup
+        # runs before setup_teams' closes that session (cleanup_ctx comes first in on_cleanup).
+        teams_adapter = app[TEAMS_ADAPTER]
     delivery = build_delivery(
-        app[SETTINGS], app[STORE], jobs=app[CORE].run_jobs, metrics=app[METRICS].delivery
+        app[SETTINGS],
+        app[STORE],
+        jobs=app[CORE].run_jobs,
+        metrics=app[METRICS].delivery,
+        teams_adapter=teams_adapter,
     )
     app[DELIVERY] = delivery
     delivery.start()
     yield
     await delivery.stop()
+
+
+async def _stop_claiming(app: web.Application) -> None:
+    """SIGTERM: on_shutdown runs before aiohttp waits for the requests in flight, so no rows
+    are claimed meanwhile; the sends in flight finish in ``stop``, at cleanup."""
+    if DELIVERY in app:
+        app[DELIVERY].stop_sending()
 
 
 async def _close_store(app: web.Application) -> None:

@@ -136,27 +136,36 @@ async def _worker(settings: Settings, *, drain: bool, metrics_port: int | None =
         start_http_server(metrics_port, addr=settings.host, registry=registry)
         logger.info("worker metrics on http://%s:%d/metrics", settings.host, metrics_port)
     delivery = build_delivery(settings, store, jobs=core.run_jobs, metrics=metrics)
+    # SIGTERM (what a container platform sends to stop a process) and Ctrl-C: stop claiming,
+    # let the sends in flight finish and be recorded, give back the rest (delivery.stop).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     try:
         if drain:
-            await _drain(delivery, store)
-            return
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        delivery.start()
-        logger.info("worker %s dispatching; stop with Ctrl-C", delivery.owner)
-        await stop.wait()
+            draining = asyncio.create_task(_drain(delivery, store, stop))
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({draining, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if draining.done():
+                draining.result()  # its error, if it failed
+                return
+        else:
+            delivery.start()
+            logger.info("worker %s dispatching; stop with Ctrl-C", delivery.owner)
+            await stop.wait()
+        logger.info("worker %s stopping: finishing the sends in flight", delivery.owner)
     finally:
         await delivery.stop()
         await store.close()
 
 
-async def _drain(delivery: DeliveryService, store: Store) -> None:
-    """Dispatch until nothing due is left (tests and one-off runs)."""
+async def _drain(delivery: DeliveryService, store: Store, stop: asyncio.Event) -> None:
+    """Dispatch until nothing due is left (tests and one-off runs), or until told to stop."""
     from datetime import UTC, datetime
 
-    while True:
+    while not stop.is_set():
         report = await delivery.tick()
         async with store.unit() as uow:
             left = await uow.outbox.outstanding(datetime.now(UTC))
@@ -166,19 +175,28 @@ async def _drain(delivery: DeliveryService, store: Store) -> None:
             await asyncio.sleep(0.2)
 
 
-class _Counter:
-    """Rows done per table on stderr, the line rewritten as the count grows."""
+class _Progress:
+    """A progress bar per table on stderr, ``rows done / rows in all``, the line rewritten as
+    the count grows (a backup from before the totals were written shows the count alone)."""
+
+    WIDTH = 24
 
     def __init__(self, verb: str) -> None:
         self._verb = verb
         self._table: str | None = None
 
-    def __call__(self, table: str, done: int) -> None:
+    def __call__(self, table: str, done: int, total: int | None) -> None:
         if table != self._table:
             if self._table is not None:
                 sys.stderr.write("\n")
             self._table = table
-        sys.stderr.write(f"\r  {self._verb} {table:<24} {done:>9,} rows")
+        if total is None:
+            shown = f"{done:>9,} rows"
+        else:
+            filled = self.WIDTH if not total else min(self.WIDTH, self.WIDTH * done // total)
+            bar = "#" * filled + "." * (self.WIDTH - filled)
+            shown = f"[{bar}] {done:>9,} / {total:,} rows"
+        sys.stderr.write(f"\r  {self._verb} {table:<24} {shown}")
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -191,7 +209,7 @@ async def _export(settings: Settings, path: str) -> None:
     from storage.db import create_engine
 
     engine = create_engine(settings.database_url)
-    counter = _Counter("exported")
+    counter = _Progress("exported")
     try:
         with _open_for_writing(path) as out:
             summary = await export_backup(engine, out, progress=counter)
@@ -226,7 +244,7 @@ async def _import(settings: Settings, path: str) -> None:
     from storage.migrate import current_revision, upgrade
 
     engine = create_engine(settings.database_url)
-    counter = _Counter("imported")
+    counter = _Progress("imported")
     try:
         if await current_revision(engine) is None:
             # A new, empty database: give it the schema first.

@@ -7,6 +7,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from config.settings import Settings
 from scheduler.clock import Clock, SystemClock
@@ -17,13 +18,20 @@ from scheduler.runner import DeliveryService
 from storage.db import is_sqlite
 from storage.repositories import Store
 
+if TYPE_CHECKING:
+    from botbuilder.integration.aiohttp import CloudAdapter
+
 
 def owner_id() -> str:
     """Who holds a lease: host, process, and a nonce (pids repeat across restarts)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def build_senders(settings: Settings, store: Store) -> dict[str, Sender]:
+def build_senders(
+    settings: Settings, store: Store, *, teams_adapter: CloudAdapter | None = None
+) -> dict[str, Sender]:
+    """``teams_adapter``: the web app's, so that proactive sends and replies share one set of
+    Bot Connector clients and one HTTP session; a worker makes its own."""
     senders: dict[str, Sender] = {}
     if settings.slack_bot_token or settings.slack_oauth:
         from slack_sdk.web.async_client import AsyncWebClient
@@ -43,7 +51,7 @@ def build_senders(settings: Settings, store: Store) -> dict[str, Sender]:
     if settings.teams_enabled:
         from bot.teams_send import TeamsSender
 
-        senders["teams"] = TeamsSender.from_settings(settings)
+        senders["teams"] = TeamsSender.from_settings(settings, adapter=teams_adapter)
     return senders
 
 
@@ -54,11 +62,12 @@ def build_delivery(
     clock: Clock | None = None,
     jobs: Callable[[datetime], Awaitable[None]] | None = None,
     metrics: DeliveryMetrics | None = None,
+    teams_adapter: CloudAdapter | None = None,
 ) -> DeliveryService:
     clock = clock or SystemClock()
     dispatcher = Dispatcher(
         store,
-        build_senders(settings, store),
+        build_senders(settings, store, teams_adapter=teams_adapter),
         clock=clock,
         owner=owner_id(),
         single_process=is_sqlite(settings.database_url),

@@ -72,6 +72,9 @@ class SlackSender:
         self._client = client
         self._tokens = tokens
 
+    async def close(self) -> None:
+        """Nothing to close: slack_sdk's client opens a session per call unless given one."""
+
     async def send(self, destination: Destination, view: View) -> Outcome:
         if self._tokens is None:
             return await self._send(self._client, destination, view)

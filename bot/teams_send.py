@@ -17,9 +17,10 @@ from botbuilder.schema import (
     ConversationReference,
     ErrorResponseException,
 )
-from botframework.connector.auth import ConnectorFactory
 from msrest.exceptions import ClientRequestError
 
+from bot.teams import SharedSession, create_adapter
+from bot.teams_cards import render_activity
 from config.settings import Settings
 from dialogs.views import View
 from scheduler.delivery import (
@@ -39,25 +40,42 @@ STOP_CODES = {"MessageWritesBlocked", "ConversationBlockedByUser", "BotNotInConv
 
 
 class TeamsSender:
+    """Sends through a CloudAdapter made by ``bot.teams.create_adapter`` with a SharedSession:
+    its Bot Connector clients are made once per service URL and reused (fixes A and B of
+    ../shared/PERFORMANCE.md), and every call goes through one aiohttp session (fix C) whose
+    pipeline has no retry policy - each call is tried once, because the dispatcher owns
+    retries, pacing and backoff and must see every failure at once."""
+
     platform = "teams"
 
-    def __init__(self, adapter: CloudAdapter, app_id: str) -> None:
+    def __init__(
+        self, adapter: CloudAdapter, app_id: str, *, session: SharedSession | None = None
+    ) -> None:
+        """``session``: one this sender owns and closes; none when the adapter is shared."""
+        if getattr(adapter.bot_framework_authentication, "sender", None) is None:
+            # msrest's default pipeline (requests in threads) retries by itself, sleeping.
+            raise ValueError("TeamsSender needs an adapter from create_adapter(sender=...)")
         self._adapter = adapter
         self._app_id = app_id
+        self._session = session
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TeamsSender:
-        from bot.teams import create_adapter
+    def from_settings(
+        cls, settings: Settings, *, adapter: CloudAdapter | None = None
+    ) -> TeamsSender:
+        """With ``adapter`` (the web app's, from setup_teams), proactive sends share its clients
+        and its session with the replies; otherwise (``partnerbot worker``) an adapter of its
+        own, whose session ``close`` closes."""
+        if adapter is not None:
+            return cls(adapter, settings.teams_app_id)
+        session = SharedSession()
+        return cls(create_adapter(settings, sender=session), settings.teams_app_id, session=session)
 
-        adapter = create_adapter(settings)
-        adapter.bot_framework_authentication = _SingleAttemptAuthentication(
-            adapter.bot_framework_authentication
-        )
-        return cls(adapter, settings.teams_app_id)
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
     async def send(self, destination: Destination, view: View) -> Outcome:
-        from bot.teams_cards import render_activity
-
         activity = render_activity(view)
         result: dict[str, Any] = {}
 
@@ -109,41 +127,12 @@ class TeamsSender:
         )
 
 
-class _SingleAttemptAuthentication:
-    """The adapter's authentication, except that its connector clients try each call once.
-
-    msrest's default retry policy (urllib3 ``Retry``: 3 tries, 0.8 s backoff) retries connection
-    errors - and, with urllib3 1.x, 5xx - itself, sleeping for real in a worker thread. The
-    dispatcher owns retries, pacing and backoff, so it must see every failure at once."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def create_connector_factory(self, claims_identity: Any) -> ConnectorFactory:
-        return _SingleAttemptConnectors(self._inner.create_connector_factory(claims_identity))
-
-
-class _SingleAttemptConnectors(ConnectorFactory):
-    def __init__(self, inner: ConnectorFactory) -> None:
-        self._inner = inner
-
-    async def create(self, service_url: str, audience: str | None = None) -> Any:
-        client = await self._inner.create(service_url, audience)
-        # The client's HTTP session already holds this urllib3 Retry (msrest mounts it when the
-        # client is made), so change it in place rather than replace it.
-        retry_policy = client.config.retry_policy
-        retry_policy.retries = 0  # msrest's setter: no connect, read or total retries
-        retry_policy.policy.status_forcelist = None  # and no retry on any status
-        return client
-
-
 def classify(error: BaseException) -> Outcome:
     if isinstance(error, ErrorResponseException):
         response = getattr(error, "response", None)
-        status = getattr(response, "status_code", 0) or 0
+        # msrest keeps the transport's own response: aiohttp's ``status`` through the shared
+        # session, requests' ``status_code`` through msrest's default sender.
+        status = getattr(response, "status_code", None) or getattr(response, "status", 0) or 0
         code = ""
         details = getattr(getattr(error, "error", None), "error", None)
         if details is not None:
@@ -155,8 +144,12 @@ def classify(error: BaseException) -> Outcome:
             except (TypeError, ValueError):
                 retry_after = 1.0
             return RateLimited(retry_after=retry_after, error="429")
-        if status == 403 or code in STOP_CODES:
-            return Unreachable(code or "Forbidden")
+        if code in STOP_CODES:
+            return Unreachable(code)
+        if status == 403:
+            # Any other 403 (e.g. the app lacks a permission) is about this message, not a
+            # sign that the member or channel stopped taking messages: fail it visibly.
+            return Rejected(f"403 {code}".strip())
         if status == 404:
             return Unreachable(code or "ConversationNotFound")
         if status == 412 or status >= 500:

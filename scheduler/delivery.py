@@ -78,3 +78,6 @@ class Sender(Protocol):
     platform: str
 
     async def send(self, destination: Destination, view: View) -> Outcome: ...
+
+    async def close(self) -> None:
+        """Let go of what the sender holds open (an HTTP session), after its last send."""

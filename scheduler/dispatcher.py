@@ -78,15 +78,23 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(clock)
         self._renewed_at = 0.0
+        self._stopping = False
 
     @property
     def owner(self) -> str:
         return self._owner
 
+    def stop_sending(self) -> None:
+        """Shutting down: claim nothing more and start no new send; the sends in flight finish
+        and are recorded, and what is left of the batch stays claimed for ``release``."""
+        self._stopping = True
+
     async def run_once(self, now: datetime) -> DispatchReport:
         """Send what is due at ``now``. Returns what happened."""
         report = DispatchReport()
         policy = self._policy
+        if self._stopping:
+            return report
         async with self._store.unit() as uow:
             if self._single_process and not await uow.locks.acquire(
                 DISPATCH_LOCK, owner=self._owner, now=now, ttl=policy.lease
@@ -125,6 +133,11 @@ class Dispatcher:
             await uow.outbox.release(self._owner)
             if self._single_process:
                 await uow.locks.release(DISPATCH_LOCK, owner=self._owner)
+
+    async def close(self) -> None:
+        """After the last batch: close the senders' connections."""
+        for sender in self._senders.values():
+            await sender.close()
 
     async def _renew_leases_if_due(self) -> None:
         """A long paced batch keeps its rows: renew the lease a third of the way through it."""
@@ -183,6 +196,8 @@ class Dispatcher:
         """One target's messages, in order, one at a time (pacing is per target)."""
         unreachable: str | None = None
         for row, destination in rows:
+            if self._stopping:
+                return  # the rest stay claimed until release() gives them back
             if destination is None:
                 await self._fail(
                     row,
@@ -195,12 +210,15 @@ class Dispatcher:
                 await self._fail(row, row.attempts, f"unreachable: {unreachable}", report)
                 continue
             async with semaphore:
+                if self._stopping:
+                    return
                 unreachable = await self._deliver(row, destination, report)
 
     async def _deliver(
         self, row: Claimed, destination: Destination, report: DispatchReport
     ) -> str | None:
-        """Send one row, waiting out 429s; returns a reason when the target is unreachable."""
+        """Send one row, waiting out 429s; returns a reason when the target is unreachable.
+        Stopping while it waits for its turn leaves the row claimed, unsent, for release()."""
         sender = self._senders[destination.platform]
         limits = PLATFORM_LIMITS.get(destination.platform)
         view = view_from_dict(row.view)
@@ -211,6 +229,8 @@ class Dispatcher:
                     (destination.pacing_key, limits.per_target),
                     (destination.app_key, limits.per_app),
                 )
+            if self._stopping:
+                return None
             if row.not_after is not None and self._clock.now() > row.not_after:
                 async with self._store.unit() as uow:
                     await uow.outbox.mark_skipped(

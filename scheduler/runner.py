@@ -137,10 +137,16 @@ class DeliveryService:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
+    def stop_sending(self) -> None:
+        """Shutting down: claim and start nothing more (stop() then waits for the rest)."""
+        self._dispatcher.stop_sending()
+
     async def stop(self, *, grace: float = 10.0) -> None:
-        """Stop scheduling, let a batch in flight finish (it holds a database connection that
-        must be returned before the engine is disposed), then release any claims left."""
+        """Stop scheduling and claiming, let the sends in flight finish and be recorded (a batch
+        holds a database connection that must be returned before the engine is disposed), then
+        release the rows claimed but not sent, so another dispatcher takes them at once."""
         scheduler, self._scheduler = self._scheduler, None
+        self._dispatcher.stop_sending()
         if scheduler is not None:
             # Pause first: APScheduler's shutdown cancels the jobs it is running.
             scheduler.pause()
@@ -154,3 +160,4 @@ class DeliveryService:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         await self._dispatcher.release()
+        await self._dispatcher.close()

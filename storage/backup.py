@@ -1,11 +1,12 @@
 """A whole partnership as JSON lines, to back it up or move it: from SQLite to PostgreSQL, or from
 one host to another.
 
-The file is a header line, one line per row (``{"table": ..., "row": {...}}``) in an order that
-satisfies foreign keys, and an end line with the row count, so a cut-off file is refused instead
-of half-imported. It covers every table in ``storage.models`` - tables added later included -
-and nothing else: the database's own search indexes (SQLite FTS5 tables, PostgreSQL's generated
-tsvector) are rebuilt by the database as the rows go in.
+The file is a header line (with each table's row count, for a progress bar), one line per row
+(``{"table": ..., "row": {...}}``) in an order that satisfies foreign keys, and an end line with
+the row count, so a cut-off file is refused instead of half-imported. It covers every table in
+``storage.models`` - tables added later included - and nothing else: the database's own search
+indexes (SQLite FTS5 tables, PostgreSQL's generated tsvector) are rebuilt by the database as the
+rows go in.
 
 A backup is imported into an empty database at the same migration as the one it came from, in
 one transaction: all of it or none of it.
@@ -30,8 +31,9 @@ FORMAT = "partnerbot-backup"
 FORMAT_VERSION = 1
 BATCH = 500
 
-# (table, rows of it done so far); called every BATCH rows and at the end of each table.
-Progress = Callable[[str, int], None]
+# (table, rows of it done so far, rows it has in all - None for a backup that does not say);
+# called every BATCH rows and at the end of each table.
+Progress = Callable[[str, int, int | None], None]
 
 
 class BackupError(Exception):
@@ -114,20 +116,25 @@ async def export_backup(
     migration = await current_revision(engine)
     if migration is None:
         raise BackupError("the database has no migrations applied: there is nothing to export")
-    header = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "migration": migration,
-        "exported_at": datetime.now(UTC).isoformat(),
-        "tables": [table.name for table in tables()],
-    }
-    out.write(json.dumps(header) + "\n")
     counts: dict[str, int] = {}
     async with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # One snapshot for every table, so the rows agree with each other (SQLite's read
-            # transaction is one already).
+            # transaction is one already) and with the counts in the header.
             connection = await connection.execution_options(isolation_level="REPEATABLE READ")
+        totals = {
+            table.name: await connection.scalar(select(func.count()).select_from(table)) or 0
+            for table in tables()
+        }
+        header = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "migration": migration,
+            "exported_at": datetime.now(UTC).isoformat(),
+            "tables": [table.name for table in tables()],
+            "rows": totals,
+        }
+        out.write(json.dumps(header) + "\n")
         for table in tables():
             done = 0
             result = await connection.stream(_ordered(table))
@@ -136,10 +143,10 @@ async def export_backup(
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 done += 1
                 if progress is not None and done % BATCH == 0:
-                    progress(table.name, done)
+                    progress(table.name, done, totals[table.name])
             counts[table.name] = done
             if progress is not None:
-                progress(table.name, done)
+                progress(table.name, done, totals[table.name])
     out.write(json.dumps({"end": True, "rows": sum(counts.values())}) + "\n")
     return BackupSummary(migration, counts)
 
@@ -208,6 +215,7 @@ async def import_backup(
     if unknown:
         raise BackupError(f"the backup has tables this version does not know: {sorted(unknown)}")
     decoders = {name: _decoder(table) for name, table in by_name.items()}
+    totals = header.get("rows") if isinstance(header.get("rows"), dict) else {}
     counts: dict[str, int] = {}
     ended = False
     async with engine.begin() as connection:
@@ -225,7 +233,7 @@ async def import_backup(
                 await connection.execute(by_name[batch_table].insert(), batch)
                 counts[batch_table] = counts.get(batch_table, 0) + len(batch)
                 if progress is not None:
-                    progress(batch_table, counts[batch_table])
+                    progress(batch_table, counts[batch_table], totals.get(batch_table))
                 batch.clear()
 
         for line in lines:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, delete, func, literal, null, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from storage.audit import AuditRepository
 from storage.checkins import ActionRepository, CheckinRepository, ExportRepository
@@ -201,12 +202,24 @@ class MemberRepository:
         return list(result)
 
     async def unreachable(self) -> list[tuple[Member, Identity]]:
-        """Members whose private chat refused the bot's messages, with the platform's reason."""
+        """Members the bot can no longer write to: every identity of theirs refused its messages
+        (each one is listed, with the platform's reason). A member still reachable on another
+        platform is not cut off - the delivery engine writes to them there."""
+        other = aliased(Identity)
+        still_reachable = (
+            select(other.id)
+            .where(
+                other.member_id == Member.id,
+                other.unreachable_at.is_(None),
+                other.platform != "console",  # the console cannot be written to unasked
+            )
+            .exists()
+        )
         rows = await self._session.execute(
             select(Member, Identity)
             .join(Identity, Identity.member_id == Member.id)
-            .where(Identity.unreachable_at.is_not(None))
-            .order_by(Member.display_name)
+            .where(Identity.unreachable_at.is_not(None), ~still_reachable)
+            .order_by(Member.display_name, Identity.id)
         )
         return [(member, identity) for member, identity in rows]
 

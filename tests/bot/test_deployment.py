@@ -257,3 +257,46 @@ def test_the_image_installs_the_packages_ci_tests_and_runs_the_commands_tested_h
     caddy = (ROOT / "deploy/Caddyfile").read_text()
     assert "reverse_proxy web1:3978 web2:3978" in caddy
     assert "health_uri /readyz" in caddy
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_ci_runs_make_test_with_ci_on_and_postgresql_only_when_it_is_reachable(
+    tmp_path, postgres, reachable
+):
+    """`.ci/run` in a copy of the project whose `make` only notes how it was called, so the
+    script's own checks run for real (the suite itself is not run again from inside it)."""
+    import os
+    import shutil
+    import subprocess
+
+    if postgres is None:
+        pytest.skip("PARTNERBOT_TEST_POSTGRES_URL is not set")
+    (tmp_path / ".ci").mkdir()
+    shutil.copy(ROOT / ".ci/run", tmp_path / ".ci/run")
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    calls = tmp_path / "make-calls"
+    (tools / "make").write_text(
+        '#!/bin/sh\necho "$* CI=$CI URL=$PARTNERBOT_TEST_POSTGRES_URL" >> "$MAKE_CALLS"\n'
+    )
+    (tools / "make").chmod(0o755)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"postgresql+asyncpg://postgres@127.0.0.1:{probe.getsockname()[1]}/test"
+    url = postgres.url if reachable else closed
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env.update(
+        PATH=f"{tools}:{env['PATH']}", MAKE_CALLS=str(calls), PARTNERBOT_TEST_POSTGRES_URL=url
+    )
+    result = subprocess.run(
+        [str(tmp_path / ".ci/run")], env=env, capture_output=True, text=True, timeout=60
+    )
+    made = calls.read_text().splitlines()
+    if reachable:
+        assert result.returncode == 0, result.stderr
+        assert made == [f".venv/.installed-dev CI=true URL={url}", f"test CI=true URL={url}"]
+    else:
+        assert result.returncode == 1
+        assert f"CI: PostgreSQL is not reachable at {closed}" in result.stderr
+        assert made == [f".venv/.installed-dev CI=true URL={url}"]  # and never `make test`

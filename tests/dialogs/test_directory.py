@@ -218,3 +218,49 @@ async def test_two_registrations_of_one_person_at_once_settle(core, store):
     await asyncio.gather(core.members_joined(event), core.members_joined(event))
     async with store.unit() as uow:
         assert await uow.members.count() == 2
+
+
+async def test_a_member_still_reachable_on_another_platform_is_not_listed(core, store):
+    from storage.models import Identity
+
+    await say(core, ANN, "area add Marr")
+    await say(core, BOB, "help")
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    async with store.unit() as uow:
+        slack = await uow.members.identity("slack", "T1", "UBOB")
+        teams = Identity(
+            member_id=slack.member_id,
+            platform="teams",
+            tenant_id="tenant-1",
+            user_id="29:bob",
+            display_name="Bob",
+            created_at=now,
+            last_seen_at=now,
+        )
+        console = Identity(
+            member_id=slack.member_id,
+            platform="console",
+            tenant_id="local",
+            user_id="bob",
+            display_name="Bob",
+            created_at=now,
+            last_seen_at=now,
+        )
+        uow.session.add_all([teams, console])
+        await uow.session.flush()
+        await uow.outbox.mark_unreachable(
+            identity_id=slack.id, conversation_row_id=None, reason="account_inactive", now=now
+        )
+        teams_id = teams.id
+    # The bot still writes to Bob in Teams (the console is never written to unasked).
+    assert "can't reach" not in await say(core, ANN, "areas")
+    async with store.unit() as uow:
+        await uow.outbox.mark_unreachable(
+            identity_id=teams_id,
+            conversation_row_id=None,
+            reason="ConversationBlockedByUser",
+            now=now,
+        )
+    answer = await say(core, ANN, "areas")
+    assert "Bob (slack): account_inactive" in answer
+    assert "Bob (teams): ConversationBlockedByUser" in answer

@@ -37,11 +37,12 @@ class VirtualClock:
 @dataclass
 class LimitedSlack(FakeSlack):
     """chat.postMessage at most once per second per channel (429 + Retry-After otherwise);
-    ``gone`` channels answer channel_not_found; ``script`` gives per-channel HTTP statuses to
-    answer first (e.g. [500, 500])."""
+    ``gone`` channels answer channel_not_found, ``errors`` channels the Slack error code given;
+    ``script`` gives per-channel HTTP statuses to answer first (e.g. [500, 500])."""
 
     clock: VirtualClock | None = None
     gone: set[str] = field(default_factory=set)
+    errors: dict[str, str] = field(default_factory=dict)
     script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
     accepted: list[tuple[float, str, str]] = field(default_factory=list)
     refusals: list[tuple[float, str, int]] = field(default_factory=list)
@@ -55,6 +56,9 @@ class LimitedSlack(FakeSlack):
         now = self.clock.monotonic() if self.clock else 0.0
         if channel in self.gone:
             return web.json_response({"ok": False, "error": "channel_not_found"})
+        if channel in self.errors:
+            self.refusals.append((now, channel, 200))
+            return web.json_response({"ok": False, "error": self.errors[channel]})
         planned = self.script.get(channel)
         if planned:
             status, headers = planned.pop(0)

@@ -323,3 +323,43 @@ async def test_stopping_mid_batch_lets_the_send_in_flight_finish_and_record(stor
         assert [text for _, _, text in held.accepted] == ["notice:stop"]
     finally:
         await held.close()
+
+
+@pytest.mark.parametrize("code", ["channel_not_found", "not_in_channel", "account_inactive"])
+async def test_a_slack_stop_code_marks_the_member_unreachable_and_stops_sending(
+    store, database_url, slack, clock, code
+):
+    ann = ToMember(await member(store, "U7", dm="D7"))
+    for n in range(3):
+        await put(store, f"stop:{n}", ann)
+    slack.errors["D7"] = code
+    report = await dispatcher(store, database_url, slack, clock).run_once(START)
+    assert (report.unreachable, report.failed, report.sent) == (1, 3, 0)
+    assert len(slack.refusals) == 1  # one try, then no more to that member
+    for n in range(3):
+        row = await status_of(store, f"stop:{n}")
+        assert row.status == Status.FAILED and row.last_error == f"unreachable: {code}"
+    async with store.unit() as uow:
+        saved = await uow.members.identity("slack", "T1", "U7")
+    assert saved.unreachable_reason == code and saved.unreachable_at is not None
+    await put(store, "stop:later", ann, due=clock.now())
+    await dispatcher(store, database_url, slack, clock).run_once(clock.advance(minutes=1))
+    later = await status_of(store, "stop:later")
+    assert later.status == Status.FAILED and "no reachable destination" in later.last_error
+    assert len(slack.refusals) == 1
+
+
+async def test_any_other_slack_error_fails_that_message_but_keeps_the_channel(
+    store, database_url, slack, clock
+):
+    room = ToConversation(await channel(store))
+    await put(store, "too_long", room)
+    slack.errors["C1"] = "msg_too_long"
+    report = await dispatcher(store, database_url, slack, clock).run_once(START)
+    assert (report.unreachable, report.failed) == (0, 1)
+    assert (await status_of(store, "too_long")).last_error == "rejected: 200 msg_too_long"
+    async with store.unit() as uow:
+        assert (await uow.conversations.find("slack", "T1", "C1")).unreachable_at is None
+    del slack.errors["C1"]
+    await put(store, "fine", room, due=clock.now())
+    assert (await dispatcher(store, database_url, slack, clock).run_once(clock.now())).sent == 1

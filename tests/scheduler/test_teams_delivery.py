@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import socket
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,8 +45,10 @@ async def connector(clock):
 
 
 @pytest.fixture
-def sender(make_settings) -> TeamsSender:
-    return TeamsSender.from_settings(make_settings())  # empty app id: no auth, as the emulator
+async def sender(make_settings) -> AsyncIterator[TeamsSender]:
+    sender = TeamsSender.from_settings(make_settings())  # empty app id: no auth, as the emulator
+    yield sender
+    await sender.close()
 
 
 def dispatcher(store, database_url, sender, clock, **policy) -> Dispatcher:
@@ -290,3 +293,49 @@ async def test_a_fan_out_to_one_channel_stays_within_teams_limits(
         assert sum(1 for t in times[first:] if t < times[first] + 2.0) <= 8
     assert all(a <= b for a, b in itertools.pairwise(times))
     assert times[-1] - times[0] >= 4.0  # 20 messages at 8 per 2 s take more than 4 s
+
+
+async def test_sends_reuse_one_connector_client_and_its_connection(
+    store, database_url, sender, connector, clock
+):
+    # Stock botbuilder makes a connector client (and a connection) for every proactive send.
+    ann = ToMember(await member(store, reference=personal_reference(connector.url)))
+    for n in range(4):
+        await put(store, f"notice:{n}", ann)
+    assert (await dispatcher(store, database_url, sender, clock).run_once(START)).sent == 4
+    assert [s.text for s in connector.sent] == [f"notice:{n}" for n in range(4)]
+    assert len({s.peer for s in connector.sent}) == 1
+
+
+async def test_any_other_403_fails_that_message_visibly_but_keeps_the_member_reachable(
+    store, database_url, sender, connector, clock
+):
+    ann = ToMember(await member(store, reference=personal_reference(connector.url)))
+    await put(store, "refused", ann)
+    await put(store, "next", ann)
+    connector.script[PERSONAL_ID] = [Failure(403, "InsufficientPermissions")]
+    report = await dispatcher(store, database_url, sender, clock).run_once(START)
+    assert (report.unreachable, report.failed, report.sent) == (0, 1, 1)
+    refused = await status_of(store, "refused")
+    assert refused.status == Status.FAILED
+    assert refused.last_error == "rejected: 403 InsufficientPermissions"
+    assert [s.text for s in connector.sent] == ["next"]  # the member still gets messages
+    saved = await identity_of(store)
+    assert saved.unreachable_at is None and saved.unreachable_reason is None
+
+
+async def test_a_412_is_retried_later_with_backoff(store, database_url, sender, connector, clock):
+    ann = ToMember(await member(store, reference=personal_reference(connector.url)))
+    await put(store, "precondition", ann)
+    connector.script[PERSONAL_ID] = [Failure(412, "PreconditionFailed")]
+    run = dispatcher(store, database_url, sender, clock)
+    assert (await run.run_once(START)).retried == 1
+    first = await status_of(store, "precondition")
+    assert first.status == Status.PENDING and first.attempts == 1
+    assert first.next_attempt_at > START and first.last_error == "412 PreconditionFailed"
+    assert (await run.run_once(clock.now())).claimed == 0  # not before its backoff
+    assert (await run.run_once(first.next_attempt_at)).sent == 1
+    assert [s.text for s in connector.sent] == ["precondition"]
+    done = await status_of(store, "precondition")
+    assert done.status == Status.SENT and done.attempts == 2
+    assert (await identity_of(store)).unreachable_at is None

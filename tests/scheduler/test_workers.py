@@ -56,6 +56,36 @@ class CountingSlack(FakeSlack):
         return web.json_response({"ok": True, "channel": body["channel"], "ts": "1.0"})
 
 
+@dataclass
+class SlowSlack(FakeSlack):
+    """Answers each chat.postMessage after ``delay`` seconds; when the ``stop_at``-th arrives
+    it sends SIGTERM to ``victim`` (once) and goes on answering, so the sends in flight can
+    finish. Counts the posts it accepted."""
+
+    delay: float = 0.05
+    stop_at: int | None = None
+    victim: asyncio.subprocess.Process | None = None
+    accepted: Counter = field(default_factory=Counter)
+    received: int = 0
+    received_after_stop: int = 0
+    stopped: bool = False
+
+    async def _api(self, request: web.Request) -> web.Response:
+        if request.match_info["method"] != "chat.postMessage":
+            return await super()._api(request)
+        body = await self._body(request)
+        self.received += 1
+        if self.stopped:
+            self.received_after_stop += 1
+        elif self.stop_at is not None and self.received >= self.stop_at:
+            assert self.victim is not None
+            self.stopped = True
+            self.victim.send_signal(signal.SIGTERM)
+        await asyncio.sleep(self.delay)
+        self.accepted[str(body["text"])] += 1
+        return web.json_response({"ok": True, "channel": body["channel"], "ts": "1.0"})
+
+
 def worker_env(database_url: str, slack: FakeSlack) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNERBOT_")}
     env.update(
@@ -70,11 +100,11 @@ def worker_env(database_url: str, slack: FakeSlack) -> dict[str, str]:
     return env
 
 
-async def start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
+async def start_worker(env: dict[str, str], *, drain: bool = True) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         str(BIN),
         "worker",
-        "--drain",
+        *(["--drain"] if drain else []),
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -172,3 +202,32 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_nothing(datab
     assert max(slack.accepted.values()) == 1
     async with store.unit() as uow:
         assert await uow.outbox.counts() == {Status.SENT: 300}
+
+
+async def test_sigterm_finishes_the_sends_in_flight_and_gives_back_the_rest(database_url, store):
+    slack = SlowSlack(stop_at=15)
+    await slack.start()
+    try:
+        member_ids = await members_with_dms(store, 60)
+        await announce(store, member_ids)
+        env = worker_env(database_url, slack) | {"PARTNERBOT_DISPATCH_INTERVAL": "0.1"}
+        slack.victim = await start_worker(env, drain=False)  # the long-running worker
+        process = slack.victim
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, stderr.decode()[-2000:]
+        assert slack.stopped and "stopping: finishing the sends in flight" in stderr.decode()
+        delivered_before = sum(slack.accepted.values())
+        assert 15 <= delivered_before < 60  # stopped mid-batch...
+        assert slack.received_after_stop < 60 - 15  # ...and started no new sends
+        async with store.unit() as uow:
+            counts = await uow.outbox.counts()
+        # Every post Slack accepted was recorded, and nothing is left leased.
+        assert counts == {Status.SENT: delivered_before, Status.PENDING: 60 - delivered_before}
+        # A restart takes the rest at once, rather than waiting for a lease to run out.
+        assert await finish(await start_worker(env)) == 0
+    finally:
+        await slack.close()
+    assert set(slack.accepted) == {f"hello {m}" for m in member_ids}
+    assert max(slack.accepted.values()) == 1  # nothing sent twice
+    async with store.unit() as uow:
+        assert await uow.outbox.counts() == {Status.SENT: 60}

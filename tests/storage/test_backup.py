@@ -106,6 +106,18 @@ async def bare_postgres_database(postgres) -> str:
     return make_url(postgres.url).set(database=name).render_as_string(hide_password=False)
 
 
+def progress_of(stderr: str, verb: str) -> dict[str, str]:
+    """What each table's progress line last showed (each rewrite starts with a carriage
+    return): {table: "[####....] done / total rows"}."""
+    shown = {}
+    for line in stderr.splitlines():
+        last = line.rsplit("\r", 1)[-1]
+        if last.startswith(f"  {verb} "):
+            table, bar = last[len(verb) + 3 :].split(maxsplit=1)
+            shown[table] = bar
+    return shown
+
+
 def partnerbot(args: list[str], url: str, cwd: Path):
     result = run(args, base_env(PARTNERBOT_DATABASE_URL=url), cwd=cwd)
     assert result.returncode == 0, result.stderr
@@ -128,11 +140,22 @@ async def test_a_partnership_moves_from_sqlite_to_postgresql_and_back_with_nothi
     exported = partnerbot(["export", "to-postgres.jsonl"], sqlite_url, tmp_path)
     total = sum(len(rows) for rows in before.values())
     assert f"exported {total:,} rows of {len(before)} tables" in exported.stderr
-    assert "exported areas" in exported.stderr and "2 rows" in exported.stderr
+    # A progress bar per table, with its total, on stderr (the line rewritten as it grows).
+    shown = progress_of(exported.stderr, "exported")
+    assert shown["areas"] == "[########################]         2 / 2 rows"
+    assert shown.keys() == before.keys()  # every table, the empty ones too
+    for table, rows in before.items():
+        assert shown[table].endswith(f" {len(rows):,} / {len(rows):,} rows"), table
 
     postgres_url = await bare_postgres_database(postgres)
     imported = partnerbot(["import", "to-postgres.jsonl"], postgres_url, tmp_path)
     assert f"imported {total:,} rows" in imported.stderr
+    shown = progress_of(imported.stderr, "imported")
+    assert shown == {
+        table: f"[{'#' * 24}] {len(rows):>9,} / {len(rows):,} rows"
+        for table, rows in before.items()
+        if rows
+    }
     assert await rows_of(postgres_url) == before
 
     partnerbot(["export", "back.jsonl"], postgres_url, tmp_path)
