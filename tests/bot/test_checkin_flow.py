@@ -180,9 +180,10 @@ async def test_a_slack_chart_asked_for_in_a_channel_reaches_the_dm_as_a_file(sla
     # Asked for in a channel: the reply says it went privately; the delivery engine posts it
     # to the DM and uploads the chart there (files_upload_v2).
     await slack.command(slash(fake_slack, "checkin report format=png", response="r4"))
-    (note,) = await fake_slack.wait_for("response/r4")
+    # Drawing the chart takes a while on a busy machine: wait longer than for a text reply.
+    (note,) = await fake_slack.wait_for("response/r4", within=30)
     assert any("sent it to you privately" in t for t in note.texts()), note.texts()
-    (done,) = await fake_slack.wait_for("files.completeUploadExternal", within=10)
+    (done,) = await fake_slack.wait_for("files.completeUploadExternal", within=30)
     assert done.body["channel_id"] == "D1"
     (chart,) = json.loads(done.body["files"])
     assert chart["title"] == "QI 3.2 Partnership working: ratings by area and question"
