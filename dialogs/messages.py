@@ -137,6 +137,8 @@ def _storable_json(value: Any) -> Any:
 
 
 def _name(text: str) -> str:
+    if not isinstance(text, str):
+        return ""  # a payload's name that was no string at all: as good as none
     text = storable(text)
     return text if len(text) <= MAX_DISPLAY_NAME else text[: MAX_DISPLAY_NAME - 1] + "…"
 
