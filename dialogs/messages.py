@@ -120,7 +120,10 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 def storable(text: str) -> str:
     """``text`` as a database can keep it: PostgreSQL refuses NUL, and a lone surrogate (valid in
-    JSON as ``\\ud800``) is not UTF-8 at all. NUL goes; a lone surrogate becomes U+FFFD."""
+    JSON as ``\\ud800``) is not UTF-8 at all. NUL goes; a lone surrogate becomes U+FFFD. What
+    is no string at all (a hostile payload's number or list) is as good as empty."""
+    if not isinstance(text, str):
+        return ""
     if not _UNSTORABLE.search(text):
         return text
     return _UNSTORABLE.sub(lambda match: "" if match.group() == "\x00" else "\ufffd", text)
@@ -144,6 +147,8 @@ def _name(text: str) -> str:
 
 
 def _event_id(event_id: str | None) -> str | None:
+    if not isinstance(event_id, str):
+        return None
     if event_id is None or len(event_id) <= MAX_EVENT_ID:
         return None if event_id is None else storable(event_id)
     # Still one key per event, so a retry is still recognised.
@@ -151,6 +156,8 @@ def _event_id(event_id: str | None) -> str | None:
 
 
 def _user(user: PlatformUser) -> PlatformUser | None:
+    if not isinstance(user.user_id, str) or not isinstance(user.tenant_id, str):
+        return None  # a payload whose ids are no strings names nobody
     if len(user.user_id) > MAX_USER_ID or len(user.tenant_id) > MAX_TENANT_ID:
         return None
     return replace(
@@ -162,6 +169,8 @@ def _user(user: PlatformUser) -> PlatformUser | None:
 
 
 def _address(address: ConversationAddress) -> ConversationAddress | None:
+    if not isinstance(address.conversation_id, str) or not isinstance(address.tenant_id, str):
+        return None
     if len(address.conversation_id) > MAX_CONVERSATION_ID or len(address.tenant_id) > MAX_TENANT_ID:
         return None
     return replace(
