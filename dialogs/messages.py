@@ -140,17 +140,15 @@ def _storable_json(value: Any) -> Any:
 
 
 def _name(text: str) -> str:
-    if not isinstance(text, str):
-        return ""  # a payload's name that was no string at all: as good as none
     text = storable(text)
     return text if len(text) <= MAX_DISPLAY_NAME else text[: MAX_DISPLAY_NAME - 1] + "…"
 
 
 def _event_id(event_id: str | None) -> str | None:
     if not isinstance(event_id, str):
-        return None
-    if event_id is None or len(event_id) <= MAX_EVENT_ID:
-        return None if event_id is None else storable(event_id)
+        return None  # none, or no string at all
+    if len(event_id) <= MAX_EVENT_ID:
+        return storable(event_id)
     # Still one key per event, so a retry is still recognised.
     return "sha256:" + hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -185,7 +183,7 @@ def _address(address: ConversationAddress) -> ConversationAddress | None:
 
 def bounded_message(message: IncomingMessage) -> IncomingMessage | None:
     """The message with its text storable and its names and event id cut to what is kept; None
-    when its sender or conversation has an id longer than any platform gives."""
+    when its sender or conversation has an id longer than any platform gives, or no string."""
     sender, conversation = _user(message.sender), _address(message.conversation)
     if sender is None or conversation is None:
         return None

@@ -22,6 +22,22 @@ async def connector() -> AsyncIterator[FakeConnector]:
 
 
 @pytest.fixture
+async def slack(
+    fake_slack: FakeSlack, make_settings: Callable[..., Any], serve_app: Callable[..., Any]
+) -> SlackSender:
+    """The app in production with Slack only (``fake_slack`` is the module's own), ADMIN its
+    coordinator; returns the signed-request sender."""
+    settings = make_settings(
+        env="production",
+        admins=ADMIN,
+        slack_signing_secret=SECRET,
+        slack_bot_token=TOKEN,
+        slack_api_url=fake_slack.api_url,
+    )
+    return SlackSender(await serve_app(settings) + "/slack/events")
+
+
+@pytest.fixture
 async def slack_app(
     fake_slack: FakeSlack, make_settings: Callable[..., Any], serve_app: Callable[..., Any]
 ) -> tuple[SlackSender, str]:

@@ -14,11 +14,26 @@ from bot.app import create_app
 from dialogs.messages import Platform
 from dialogs.outbox import Kind, ToConversation, ToMember, queue
 from dialogs.views import Paragraph, View
+from storage.models import Conversation
 from storage.outbox import Status
+from storage.repositories import UnitOfWork
 from tests.bot.fake_connector import FakeConnector
 from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack
 from tests.bot.flows import until
 from tests.bot.test_teams import ANN, PERSONAL_ID, TENANT, Teams
+
+
+async def marr_channel(uow: UnitOfWork, now: datetime) -> Conversation:
+    """The Slack channel C1 (#marr), as the bot remembers a channel it is in."""
+    return await uow.conversations.remember(
+        platform="slack",
+        tenant_id="T1",
+        conversation_id="C1",
+        kind="channel",
+        name="marr",
+        reference=None,
+        now=now,
+    )
 
 
 async def test_a_queued_message_is_sent_by_the_running_app(make_settings, serve_app, store):
@@ -33,15 +48,7 @@ async def test_a_queued_message_is_sent_by_the_running_app(make_settings, serve_
         )
         now = datetime.now(UTC)
         async with store.unit() as uow:
-            channel = await uow.conversations.remember(
-                platform="slack",
-                tenant_id="T1",
-                conversation_id="C1",
-                kind="channel",
-                name="marr",
-                reference=None,
-                now=now,
-            )
+            channel = await marr_channel(uow, now)
             await queue(
                 uow,
                 key="notice:1",
@@ -137,15 +144,7 @@ async def test_shutting_down_finishes_the_send_in_flight_and_gives_back_the_rest
         )
         now = datetime.now(UTC)
         async with store.unit() as uow:
-            channel = await uow.conversations.remember(
-                platform="slack",
-                tenant_id="T1",
-                conversation_id="C1",
-                kind="channel",
-                name="marr",
-                reference=None,
-                now=now,
-            )
+            channel = await marr_channel(uow, now)
             for n in range(3):  # one channel: the second waits its turn (1 a second)
                 await queue(
                     uow,

@@ -18,7 +18,7 @@ from bot.teams_cards import render_card
 from dialogs.messages import FormValue
 from dialogs.views import Actions, Button, ChoiceInput, TextInput, View
 from tests.bot.fake_connector import FakeConnector
-from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack, SlackSender
+from tests.bot.fake_slack import FakeSlack
 from tests.bot.test_slack import ADMIN, button_press
 from tests.bot.test_teams import Teams
 
@@ -205,20 +205,6 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     await fake.start()
     yield fake
     await fake.close()
-
-
-@pytest.fixture
-async def slack(
-    fake_slack: FakeSlack, make_settings: Callable[..., Any], serve_app: Callable[..., Any]
-) -> SlackSender:
-    settings = make_settings(
-        env="production",
-        admins=ADMIN,
-        slack_signing_secret=SECRET,
-        slack_bot_token=TOKEN,
-        slack_api_url=fake_slack.api_url,
-    )
-    return SlackSender(await serve_app(settings) + "/slack/events")
 
 
 async def test_a_teams_submit_with_inputs_is_answered(teams, connector):

@@ -6,14 +6,14 @@ is shown exactly as typed."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from storage.models import PracticeRecord
-from tests.bot.fake_slack import SECRET, TEAM_ID, TOKEN, FakeSlack, SlackSender
+from tests.bot.fake_slack import TEAM_ID, FakeSlack
 from tests.bot.test_forms import slack_state
 from tests.bot.test_slack import ADMIN, button_press, slash
 from tests.bot.test_slack_blocks import visible
@@ -27,20 +27,6 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     await fake.start()
     yield fake
     await fake.close()
-
-
-@pytest.fixture
-async def slack(
-    fake_slack: FakeSlack, make_settings: Callable[..., Any], serve_app: Callable[..., Any]
-) -> SlackSender:
-    settings = make_settings(
-        env="production",
-        admins=ADMIN,
-        slack_signing_secret=SECRET,
-        slack_bot_token=TOKEN,
-        slack_api_url=fake_slack.api_url,
-    )
-    return SlackSender(await serve_app(settings) + "/slack/events")
 
 
 def submission(modal: dict[str, Any], typed: dict[str, str | None], *, user: str = ADMIN) -> dict:

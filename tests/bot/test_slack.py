@@ -8,7 +8,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 from dialogs.grammar import TOPICS
 from storage.models import Member, ProcessedEvent
 from storage.repositories import Store
-from tests.bot.fake_slack import BOT_USER_ID, SECRET, TEAM_ID, TOKEN, FakeSlack, SlackSender
+from tests.bot.fake_slack import BOT_USER_ID, TEAM_ID, TOKEN, FakeSlack
 
 ADMIN = "U1"
 
@@ -28,22 +28,6 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     await fake.start()
     yield fake
     await fake.close()
-
-
-@pytest.fixture
-async def slack(
-    fake_slack: FakeSlack, make_settings: Callable[..., Any], serve_app: Callable[..., Any]
-) -> SlackSender:
-    # Production with Slack only: the app serves Slack and nothing else, U1 is coordinator.
-    settings = make_settings(
-        env="production",
-        admins=ADMIN,
-        slack_signing_secret=SECRET,
-        slack_bot_token=TOKEN,
-        slack_api_url=fake_slack.api_url,
-    )
-    base = await serve_app(settings)
-    return SlackSender(base + "/slack/events")
 
 
 def slash(

@@ -4,14 +4,13 @@ Slack Web API; what was saved is checked in the database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
 
 from storage.models import Meeting
-from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack, SlackSender
+from tests.bot.fake_slack import FakeSlack
 from tests.bot.test_slack import ADMIN, button_press, member_of, reply_texts, slash
 
 BEN = "U2"
@@ -23,20 +22,6 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     await fake.start()
     yield fake
     await fake.close()
-
-
-@pytest.fixture
-async def slack(
-    fake_slack: FakeSlack, make_settings: Callable[..., Any], serve_app: Callable[..., Any]
-) -> SlackSender:
-    settings = make_settings(
-        env="production",
-        admins=ADMIN,
-        slack_signing_secret=SECRET,
-        slack_bot_token=TOKEN,
-        slack_api_url=fake_slack.api_url,
-    )
-    return SlackSender(await serve_app(settings) + "/slack/events")
 
 
 async def test_a_coordinator_of_one_area_cannot_touch_another_areas_meeting(
