@@ -715,6 +715,8 @@ def bolt_can_read(body: Any, *, depth: int = 0) -> bool:
             isinstance(items, list) and all(isinstance(item, Mapping) for item in items)
         ):
             return False
+    if body.get("actions") == []:
+        return False  # bolt takes a press's first action for granted
     authorizations = body.get("authorizations") or []
     if authorizations and not bolt_can_read(authorizations[0], depth=depth + 1):
         return False

@@ -344,7 +344,12 @@ async def test_a_malformed_body_with_a_wrong_signature_is_401_not_500(slack_app,
 
 async def test_a_signed_body_bolt_cannot_read_is_400(slack_app, fake_slack, errors):
     slack, _ = slack_app
-    for body in ('{"authorizations": 5}', '{"type": "event_callback", "event": null}', "[1]"):
+    for body in (
+        '{"authorizations": 5}',
+        '{"type": "event_callback", "event": null}',
+        "[1]",
+        '{"type": "block_actions", "actions": []}',  # found by the interaction property
+    ):
         status, text = await slack.post(body, content_type="application/json")
         assert (status, text) == (400, "not a Slack payload")
     assert errors.records == []
