@@ -28,6 +28,7 @@ from botbuilder.integration.aiohttp import (
 )
 from botbuilder.schema import (
     Activity,
+    ActivityTypes,
     AdaptiveCardInvokeResponse,
     Attachment,
     CallerIdConstants,
@@ -54,6 +55,7 @@ from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http.aiohttp import AioHttpClientResponse
 
 from bot.teams_cards import ADAPTIVE_CARD, render_activity, render_card
+from bot.teams_reply import ConnectorError, activities_url, activity_json, reply_fields
 from config.settings import Settings, SettingsError
 from dialogs.core import Partnerbot
 from dialogs.messages import (
@@ -329,16 +331,34 @@ class SharedSession(AsyncHTTPSender):  # type: ignore[misc]
     def build_context(self) -> Any:
         return None
 
-    async def send(self, request: Any, **config: Any) -> Response:
-        http = request.http_request
+    def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        async with self._session.request(
+        return self._session
+
+    async def send(self, request: Any, **config: Any) -> Response:
+        http = request.http_request
+        async with self._open().request(
             http.method, http.url, headers=dict(http.headers), data=http.data
         ) as answer:
             response = AioHttpClientResponse(http, answer)
             await response.load_body()
         return Response(request, response)
+
+    async def send_json(
+        self, method: str, url: Any, payload: dict[str, Any], headers: dict[str, str]
+    ) -> None:
+        """One activity to the Bot Connector (bot/teams_reply.py); ConnectorError unless it
+        is accepted."""
+        async with self._open().request(method, url, json=payload, headers=headers) as answer:
+            if answer.status in (200, 201, 202):
+                return
+            try:
+                error = (await answer.json(content_type=None)).get("error") or {}
+                code = str(error.get("code") or "")[:64]
+            except (ValueError, AttributeError, aiohttp.ClientError):
+                code = ""
+            raise ConnectorError(answer.status, code)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -375,9 +395,16 @@ class _Credentials(SansIOHTTPPolicy):  # type: ignore[misc]
         self._credentials = credentials
 
     def on_request(self, request: Any, **kwargs: Any) -> None:
-        signed = self._credentials.signed_session(self._Headers())
         request.http_request.headers.pop("Authorization", None)
-        request.http_request.headers.update(signed.headers)
+        request.http_request.headers.update(authorization(self._credentials))
+
+
+def authorization(credentials: Any) -> dict[str, str]:
+    """The headers that sign a Bot Connector request: the bearer token (none when the app id is
+    empty, the local emulator), as AppCredentials.signed_session would set them."""
+    if credentials is None:
+        return {}
+    return credentials.signed_session(_Credentials._Headers()).headers
 
 
 def _remember(
@@ -403,6 +430,10 @@ async def messages(request: web.Request) -> web.StreamResponse:
     # than parsing it a second time (msrest's deserialiser is a tenth of a turn).
     adapter = request.app[TEAMS_ADAPTER]
     authenticated = await authenticate(adapter, activity, request.headers.get("Authorization"))
+    if activity.type == ActivityTypes.message and activity.delivery_mode != "expectReplies":
+        sender = adapter.bot_framework_authentication.sender
+        await request.app[TEAMS_BOT].reply_directly(authenticated, activity, sender)
+        return web.Response(status=201)
     invoke = await adapter.process_activity(authenticated, activity, request.app[TEAMS_BOT].on_turn)
     if invoke:
         return web.json_response(data=serializer_helper(invoke.body), status=invoke.status)
@@ -461,12 +492,22 @@ def parse_activity(body: Any) -> Activity | str:
 
 async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
     """Anything the handler did not catch, such as the Bot Connector refusing a send."""
+    _turn_failed(turn_context.activity.type, error)
+
+
+def _turn_failed(kind: str | None, error: Exception) -> None:
     logger.error(
-        "Teams turn failed on a %s activity: %s",
-        turn_context.activity.type,
-        type(error).__name__,
-        exc_info=error,
+        "Teams turn failed on a %s activity: %s", kind, type(error).__name__, exc_info=error
     )
+
+
+async def _replies(work: Awaitable[Sequence[Reply]], kind: str | None) -> Sequence[Reply]:
+    try:
+        return await work
+    except Exception:
+        # The traceback, never the message text: that is the member's.
+        logger.exception("partnerbot failed on a Teams %s activity", kind)
+        return (text_reply(SORRY, tone=Tone.WARNING),)
 
 
 class PartnerbotTeams(TeamsActivityHandler):
@@ -559,13 +600,43 @@ class PartnerbotTeams(TeamsActivityHandler):
             )
         return InvokeResponse(status=200, body=MessagingExtensionActionResponse(task=task))
 
-    async def _answer(self, turn_context: TurnContext, work: Awaitable[Sequence[Reply]]) -> None:
+    async def reply_directly(
+        self, authenticated: Any, activity: Activity, sender: SharedSession
+    ) -> None:
+        """A message activity's turn without a turn context: the core's replies go straight to
+        the Bot Connector as the SDK would send them (bot/teams_reply.py), errors logged as the
+        adapter's turn error handler logs them."""
+        message = incoming_message(activity)
+        if message is None:
+            return
+        replies = await _replies(self._core.handle(message), activity.type)
         try:
-            replies = await work
-        except Exception:
-            # The traceback, never the message text: that is the member's.
-            logger.exception("partnerbot failed on a Teams %s activity", turn_context.activity.type)
-            replies = (text_reply(SORRY, tone=Tone.WARNING),)
+            client = await authenticated.connector_factory.create(
+                activity.service_url, authenticated.audience
+            )
+            headers = authorization(client.config.credentials)
+            addressing = reply_fields(activity)
+            conversation_id = activity.conversation.id
+            replaced = activity.reply_to_id
+            for reply in replies:
+                if reply.updates_card and replaced:
+                    update = {**activity_json(render_activity(reply.view)), **addressing}
+                    update["id"] = replaced
+                    url = activities_url(activity.service_url, conversation_id, replaced)
+                    try:
+                        await sender.send_json("PUT", url, update, headers)
+                    except Exception as error:
+                        logger.warning("Teams refused a card update: %s", type(error).__name__)
+            url = activities_url(activity.service_url, conversation_id, activity.id)
+            for reply in replies:
+                if not reply.updates_card:
+                    payload = {**activity_json(render_activity(reply.view)), **addressing}
+                    await sender.send_json("POST", url, payload, headers)
+        except Exception as error:
+            _turn_failed(activity.type, error)
+
+    async def _answer(self, turn_context: TurnContext, work: Awaitable[Sequence[Reply]]) -> None:
+        replies = await _replies(work, turn_context.activity.type)
         # Teams has no ephemeral messages: private replies go to this conversation for now (a
         # later issue routes them to the member's personal chat).
         replaced = turn_context.activity.reply_to_id

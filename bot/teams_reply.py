@@ -1,0 +1,107 @@
+"""Replies to a Teams message straight over the shared aiohttp session, as the JSON the SDK sends.
+
+A stock turn builds a TurnContext, deep-copies each reply, runs it through msrest's model
+serialiser and its client pipeline: about a fifth of a ``help`` turn's CPU
+(docs/benchmarks.md, "Where the time goes"). A message's replies need none of it: they are the
+rendered activity plus the addressing ``TurnContext.apply_conversation_reference`` puts on a
+reply, POSTed to ``{serviceUrl}/v3/conversations/{id}/activities/{replyToId}`` with the bot's
+token. Invokes, installs and proactive sends still go through botbuilder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from botbuilder.schema import Activity, Attachment, ChannelAccount, ConversationAccount
+from yarl import URL
+
+# The fields the renderer (bot/teams_cards.py) sets; an activity with any other goes through
+# msrest's serialiser as it is, so nothing it carries is lost on the fast path.
+_ACTIVITY_FIELDS = {
+    "type": "type",
+    "id": "id",
+    "text": "text",
+    "text_format": "textFormat",
+    "summary": "summary",
+    "attachment_layout": "attachmentLayout",
+}
+_ATTACHMENT_FIELDS = {
+    "content_type": "contentType",
+    "content_url": "contentUrl",
+    "content": "content",
+    "name": "name",
+    "thumbnail_url": "thumbnailUrl",
+}
+_ACCOUNT_FIELDS = {"id": "id", "name": "name", "aad_object_id": "aadObjectId", "role": "role"}
+_CONVERSATION_FIELDS = {
+    **_ACCOUNT_FIELDS,
+    "is_group": "isGroup",
+    "conversation_type": "conversationType",
+    "tenant_id": "tenantId",
+}
+
+
+class ConnectorError(Exception):
+    """The Bot Connector refused a reply: its status and error code, never the body we sent."""
+
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(f"the Bot Connector answered {status} {code}".rstrip())
+        self.status = status
+        self.code = code
+
+
+def activity_json(activity: Activity) -> dict[str, Any]:
+    """``activity`` as msrest would serialise it, without walking it through msrest."""
+    fields = {name: value for name, value in vars(activity).items() if value is not None}
+    attachments = fields.pop("attachments", None) or []
+    if fields.keys() - _ACTIVITY_FIELDS.keys():
+        return activity.serialize()
+    out = {_ACTIVITY_FIELDS[name]: value for name, value in fields.items()}
+    if attachments:
+        out["attachments"] = [_attachment(attachment) for attachment in attachments]
+    return out
+
+
+def _attachment(attachment: Attachment) -> dict[str, Any]:
+    fields = {name: value for name, value in vars(attachment).items() if value is not None}
+    if fields.keys() - _ATTACHMENT_FIELDS.keys():
+        return attachment.serialize()
+    return {_ATTACHMENT_FIELDS[name]: value for name, value in fields.items()}
+
+
+def _model(model: ChannelAccount | ConversationAccount | None, names: dict[str, str]) -> Any:
+    if model is None:
+        return None
+    return {
+        key: value
+        for name, key in names.items()
+        if (value := getattr(model, name, None)) is not None
+    }
+
+
+def reply_fields(incoming: Activity) -> dict[str, Any]:
+    """What the turn context puts on every reply to ``incoming``: from the bot, to the sender,
+    in the same conversation, in reply to it (TurnContext.apply_conversation_reference), and
+    ``inputHint`` as its send_activities does."""
+    fields = {
+        "channelId": incoming.channel_id,
+        "serviceUrl": incoming.service_url,
+        "locale": incoming.locale,
+        "conversation": _model(incoming.conversation, _CONVERSATION_FIELDS),
+        "from": _model(incoming.recipient, _ACCOUNT_FIELDS),
+        "recipient": _model(incoming.from_property, _ACCOUNT_FIELDS),
+        "replyToId": incoming.id,
+        "inputHint": "acceptingInput",
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def activities_url(service_url: str, conversation_id: str, activity_id: str | None) -> URL:
+    """The Bot Connector's URL for a conversation's activities (one of them with an id), each
+    id quoted whole as msrest quotes it: a ``/`` in an id stays inside its segment."""
+    base = service_url.rstrip("/")
+    path = f"{base}/v3/conversations/{quote(conversation_id, safe='')}/activities"
+    if activity_id:
+        path += "/" + quote(activity_id, safe="")
+    return URL(path, encoded=True)

@@ -1,0 +1,97 @@
+"""A reply sent straight to the Bot Connector is the JSON botbuilder's turn context would send."""
+
+from __future__ import annotations
+
+from copy import deepcopy
+
+import pytest
+from botbuilder.core import TurnContext
+from botbuilder.schema import Activity, Attachment, SuggestedActions
+
+from bot.teams import parse_activity
+from bot.teams_cards import render_activity
+from bot.teams_reply import activities_url, activity_json, reply_fields
+from dialogs.views import Actions, Button, Facts, Heading, Paragraph, View
+
+INCOMING = {
+    "type": "message",
+    "id": "1701234567890",
+    "timestamp": "2026-12-02T17:00:00.000Z",
+    "localTimestamp": "2026-12-02T17:00:00.000+00:00",
+    "serviceUrl": "https://smba.trafficmanager.net/uk/",
+    "channelId": "msteams",
+    "from": {"id": "29:1abc", "name": "Ailsa Marr", "aadObjectId": "00000000-0000-0000-0000-1"},
+    "conversation": {
+        "conversationType": "personal",
+        "tenantId": "tenant-1",
+        "id": "a:1xyz/with-slash",
+    },
+    "recipient": {"id": "28:bot-app-id", "name": "partnerbot"},
+    "textFormat": "plain",
+    "locale": "en-GB",
+    "text": "help",
+    "entities": [{"type": "clientInfo", "locale": "en-GB", "country": "GB", "platform": "Web"}],
+    "channelData": {"tenant": {"id": "tenant-1"}},
+}
+
+VIEWS = [
+    View(summary="Saved.", blocks=(Paragraph("Saved."),)),
+    View(
+        summary="Your profile",
+        blocks=(
+            Heading("Your profile"),
+            Facts((("Area", "Marr"), ("Roles", "member"))),
+            Actions((Button("Help", "help"),)),
+        ),
+    ),
+]
+
+
+def sdk_reply(activity: Activity, incoming: Activity) -> dict:
+    """What TurnContext.send_activities makes of a reply before the connector client sends it."""
+    reply = TurnContext.apply_conversation_reference(
+        deepcopy(activity), TurnContext.get_conversation_reference(incoming)
+    )
+    reply.input_hint = reply.input_hint or "acceptingInput"
+    return reply.serialize()
+
+
+@pytest.mark.parametrize("view", VIEWS, ids=["plain", "card"])
+def test_a_rendered_reply_is_the_json_the_sdk_sends(view):
+    incoming = parse_activity(INCOMING)
+    assert isinstance(incoming, Activity)
+    rendered = render_activity(view)
+
+    assert {**activity_json(rendered), **reply_fields(incoming)} == sdk_reply(rendered, incoming)
+
+
+def test_an_attachment_with_a_url_and_an_activity_with_fields_the_fast_path_lacks_serialise_whole():
+    incoming = parse_activity(INCOMING)
+    assert isinstance(incoming, Activity)
+    image = Activity(
+        type="message",
+        text="Ratings by area",
+        attachments=[
+            Attachment(content_type="image/png", content_url="data:image/png;base64,AAAA", name="a")
+        ],
+    )
+    suggested = Activity(
+        type="message",
+        text="Pick one",
+        suggested_actions=SuggestedActions(to=["29:1abc"], actions=[]),
+    )
+    for activity in (image, suggested):
+        assert {**activity_json(activity), **reply_fields(incoming)} == sdk_reply(
+            activity, incoming
+        )
+
+
+def test_ids_are_quoted_whole_in_the_connector_url():
+    url = activities_url("https://smba.trafficmanager.net/uk/", "a:1xyz/with-slash", "17;x=1")
+    assert str(url) == (
+        "https://smba.trafficmanager.net/uk/v3/conversations/a%3A1xyz%2Fwith-slash"
+        "/activities/17%3Bx%3D1"
+    )
+    assert str(activities_url("http://127.0.0.1:9/", "19:c@thread.tacv2", None)) == (
+        "http://127.0.0.1:9/v3/conversations/19%3Ac%40thread.tacv2/activities"
+    )
