@@ -234,3 +234,52 @@ async def test_signing_keys_out_of_reach_gets_503_and_changes_nothing(
 def test_the_sign_in_endpoints_must_be_https(variable):
     with pytest.raises(SettingsError, match=f"PARTNERBOT_{variable}: .*https"):
         load_settings({f"PARTNERBOT_{variable}": "http://login.example/keys"})
+
+
+async def test_a_token_that_passed_speaks_for_its_own_service_url_only(
+    bot: Teams, login: FakeLogin, connector: FakeConnector, store: Store
+):
+    # Good tokens are remembered until they expire (bot/teams.py ReusedClients): the same token
+    # on an activity naming another service URL is checked again, and refused.
+    token = login.sign(audience=APP_ID, service_url=connector.url)
+    assert (await bot.post(bot.message("help"), token=token)).status in (200, 201)
+    assert (await bot.post(bot.message("me"), token=token)).status in (200, 201)
+    answered = len(connector.sent)
+    assert answered >= 2
+
+    elsewhere = bot.message("me org Confidential Trust")
+    elsewhere["serviceUrl"] = "https://smba.trafficmanager.net/emea/"
+    response = await bot.post(elsewhere, token=token)
+
+    assert response.status == 401
+    assert len(connector.sent) == answered
+    async with store.unit() as uow:
+        assert await uow.organisations.all() == []
+
+
+async def test_a_remembered_token_is_checked_again_once_it_expires(
+    login: FakeLogin, trust_login: None, make_settings, connector: FakeConnector
+):
+    from bot.teams import ReusedClients, create_adapter, parse_activity
+
+    settings = make_settings(
+        env="production",
+        teams_app_id=APP_ID,
+        teams_app_password=PASSWORD,
+        teams_openid_metadata_url=login.metadata_url,
+        teams_login_url=login.login_url,
+    )
+    now = [0.0]
+    inner = create_adapter(settings).bot_framework_authentication._inner  # the SDK's own
+    clients = ReusedClients(inner, clock=lambda: now[0])
+    token = login.sign(audience=APP_ID, service_url=connector.url, lifetime=600)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    activity = parse_activity(Teams(None, "", connector).message("help"))  # type: ignore[arg-type]
+
+    now[0] = expires - 60
+    first = await clients.authenticate_request(activity, f"Bearer {token}")
+    assert await clients.authenticate_request(activity, f"Bearer {token}") is first
+    now[0] = expires + 1
+    again = await clients.authenticate_request(activity, f"Bearer {token}")
+    assert again is not first
+    assert again.claims_identity.claims["aud"] == APP_ID
