@@ -57,6 +57,7 @@ from typing import Any
 import aiohttp
 
 from bench.fanout import postgres_database, sqlite_database
+from tests.bot.fake_login import FakeLogin
 
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench"
@@ -64,6 +65,8 @@ TENANT = "bench-tenant"
 TEAM = "TBENCH"
 BOT = {"id": "28:bench-partnerbot", "name": "partnerbot"}
 COORDINATOR = "29:bench-coordinator"
+APP_ID = "5f0c3b1e-bench-4e8f-9a6b-partnerbot00"
+APP_PASSWORD = "bench-app-password"
 MEMBERS = 64
 CONNECTIONS = 32
 SERVER_CORE = "1"
@@ -87,8 +90,14 @@ def free_port() -> int:
 
 @dataclass
 class Loopback:
+    """The remote services on loopback: the platforms (bench/loopback.py, a process of its own)
+    and the Bot Framework's sign-in (tests/bot/fake_login.py, a thread here): the Teams paths
+    run with authentication on, each activity carrying a channel token the bot checks."""
+
     url: str
     process: asyncio.subprocess.Process
+    token: str = ""  # the Bot Framework channel token wrk sends (one, as Teams reuses it)
+    auth_env: dict[str, str] = field(default_factory=dict)
 
     async def stats(self) -> dict[str, int]:
         async with aiohttp.ClientSession() as session, session.get(f"{self.url}/stats") as r:
@@ -107,12 +116,26 @@ async def loopback() -> AsyncIterator[Loopback]:
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
+    folder = Path(tempfile.mkdtemp(prefix="partnerbot-login-"))
+    login = FakeLogin(folder)
+    login.start()
     try:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
-        yield Loopback(f"http://127.0.0.1:{json.loads(line)['port']}", process)
+        url = f"http://127.0.0.1:{json.loads(line)['port']}"
+        token = login.sign(audience=APP_ID, service_url=url + "/teams", lifetime=6 * 3600)
+        auth_env = {
+            "PARTNERBOT_TEAMS_APP_ID": APP_ID,
+            "PARTNERBOT_TEAMS_APP_PASSWORD": APP_PASSWORD,
+            "PARTNERBOT_TEAMS_OPENID_METADATA_URL": login.metadata_url,
+            "PARTNERBOT_TEAMS_LOGIN_URL": login.login_url,
+            "REQUESTS_CA_BUNDLE": str(login.ca_file),
+        }
+        yield Loopback(url, process, token=token, auth_env=auth_env)
     finally:
         await _stop(process)
+        login.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:
@@ -229,6 +252,7 @@ def bot_env(database_url: str, fake: Loopback, port: int) -> dict[str, str]:
         "PARTNERBOT_TEAMS_APP_ID": "",
         "PARTNERBOT_TEAMS_APP_PASSWORD": "",
         "PYTHONUNBUFFERED": "1",
+        **fake.auth_env,
     }
 
 
@@ -261,6 +285,11 @@ def teams_activity(service_url: str, *, user: str, activity_id: str, **fields: A
     return body
 
 
+def signed_teams(fake: Loopback, kind: str) -> Callable[[str], str]:
+    """The wrk script maker for a Teams path of the bot's, authentication on."""
+    return lambda run: teams_script(fake.url + "/teams", kind=kind, run=run, token=fake.token)
+
+
 def member_id(index: int) -> str:
     return f"29:bench-member-{index}"
 
@@ -269,8 +298,9 @@ def lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def teams_script(service_url: str, *, kind: str, run: str, cycle: int = 1) -> str:
-    """A wrk script: each request a new activity id, the members in turn."""
+def teams_script(service_url: str, *, kind: str, run: str, cycle: int = 1, token: str = "") -> str:
+    """A wrk script: each request a new activity id, the members in turn; with ``token``, the
+    channel token in every request's Authorization header."""
     marker_user, marker_id, marker_rating = "@@USER@@", "@@ID@@", "@@RATING@@"
     fields: dict[str, Any]
     if kind == "help":
@@ -292,6 +322,7 @@ members = {MEMBERS}
 template = {lua_string(template)}
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+{f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""}
 request = function()
   counter = counter + 1
   local u = counter % members
@@ -521,7 +552,8 @@ async def say(
     session: aiohttp.ClientSession, url: str, fake: Loopback, user: str, text: str
 ) -> None:
     body = teams_activity(fake.url + "/teams", user=user, activity_id=uuid.uuid4().hex, text=text)
-    async with session.post(url + "/api/messages", json=body) as response:
+    headers = {"Authorization": f"Bearer {fake.token}"} if fake.token else None
+    async with session.post(url + "/api/messages", json=body, headers=headers) as response:
         if response.status >= 300:
             raise RuntimeError(
                 f"{text!r} from {user}: HTTP {response.status} {await response.text()}"
@@ -592,6 +624,7 @@ async def baselines(args: argparse.Namespace, fake: Loopback) -> dict[str, Resul
         found["echo"] = await measure(
             "stock botbuilder CloudAdapter echo",
             s,
+            # Authentication off (no app id): the stock echo's cheapest configuration.
             lambda run: teams_script(fake.url + "/teams", kind="help", run=run),
             args,
             before=counted[0],
@@ -633,7 +666,7 @@ async def bot_paths(
         found["help"] = await measure(
             "Teams help",
             s,
-            lambda run: teams_script(fake.url + "/teams", kind="help", run=run),
+            signed_teams(fake, "help"),
             args,
             before=teams[0],
             after=teams[1],
@@ -641,7 +674,7 @@ async def bot_paths(
         found["answer"] = await measure(
             "Teams check-in answer",
             s,
-            lambda run: teams_script(fake.url + "/teams", kind="answer", run=run),
+            signed_teams(fake, "answer"),
             args,
             before=teams[0],
             after=teams[1],
@@ -680,7 +713,7 @@ async def scale_out(args: argparse.Namespace, fake: Loopback, url: str) -> dict[
             found[f"x{copies}"] = await measure(
                 f"{copies} process{'es' if copies > 1 else ''}",
                 s,
-                lambda run: teams_script(fake.url + "/teams", kind="help", run=run),
+                signed_teams(fake, "help"),
                 args,
                 core=CLIENT_CORE if copies == 1 else None,
             )
@@ -693,8 +726,8 @@ async def profile(args: argparse.Namespace, fake: Loopback, target: Server, labe
     folder = Path(args.profile_dir)
     os.makedirs(folder, exist_ok=True)
     scripts = {
-        "teams-help": lambda run: teams_script(fake.url + "/teams", kind="help", run=run),
-        "teams-answer": lambda run: teams_script(fake.url + "/teams", kind="answer", run=run),
+        "teams-help": signed_teams(fake, "help"),
+        "teams-answer": signed_teams(fake, "answer"),
         "slack-help": lambda _: slack_script(fake.url),
     }
     for name, make in scripts.items():

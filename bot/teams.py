@@ -34,7 +34,6 @@ from botbuilder.schema import (
     Attachment,
     CallerIdConstants,
     ChannelAccount,
-    ConversationAccount,
 )
 from botbuilder.schema.teams import (
     MessagingExtensionActionResponse,
@@ -56,7 +55,13 @@ from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http.aiohttp import AioHttpClientResponse
 
 from bot.teams_cards import ADAPTIVE_CARD, render_activity, render_card
-from bot.teams_reply import ConnectorError, activities_url, activity_json, reply_fields
+from bot.teams_reply import (
+    ConnectorError,
+    account_json,
+    activities_url,
+    activity_json,
+    reply_fields,
+)
 from config.settings import Settings, SettingsError
 from dialogs.core import Partnerbot
 from dialogs.messages import (
@@ -919,15 +924,20 @@ def stored_reference(
 ) -> dict[str, Any]:
     """The ConversationReference to write here later: the channel itself, not this thread or
     this message, and in a shared conversation not this sender, so it stays stable."""
-    reference = TurnContext.get_conversation_reference(activity)
-    reference.activity_id = None
-    reference.conversation = ConversationAccount(
-        id=channel_id,
-        conversation_type=activity.conversation.conversation_type,
-        is_group=activity.conversation.is_group,
-        tenant_id=tenant or None,
-    )
-    if kind is not ConversationKind.PERSONAL:
-        reference.user = None
-        reference.locale = None
-    return reference.serialize()
+    conversation = {
+        "id": channel_id,
+        "conversationType": activity.conversation.conversation_type,
+        "isGroup": activity.conversation.is_group,
+        "tenantID": tenant or None,  # as msrest spells it
+    }
+    personal = kind is ConversationKind.PERSONAL
+    reference = {
+        # TurnContext.get_conversation_reference's fields, as msrest serialises them.
+        "user": account_json(activity.from_property) if personal else None,
+        "bot": account_json(activity.recipient),
+        "conversation": {key: value for key, value in conversation.items() if value is not None},
+        "channelId": activity.channel_id,
+        "locale": activity.locale if personal else None,
+        "serviceUrl": activity.service_url,
+    }
+    return {key: value for key, value in reference.items() if value is not None}

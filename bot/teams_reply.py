@@ -38,7 +38,7 @@ _CONVERSATION_FIELDS = {
     **_ACCOUNT_FIELDS,
     "is_group": "isGroup",
     "conversation_type": "conversationType",
-    "tenant_id": "tenantId",
+    "tenant_id": "tenantID",  # msrest's attribute map spells it so
 }
 
 
@@ -53,21 +53,33 @@ class ConnectorError(Exception):
 
 def activity_json(activity: Activity) -> dict[str, Any]:
     """``activity`` as msrest would serialise it, without walking it through msrest."""
-    fields = {name: value for name, value in vars(activity).items() if value is not None}
+    return fast_json(activity) or activity.serialize()
+
+
+def fast_json(activity: Activity) -> dict[str, Any] | None:
+    """The fast path's JSON, or None when the activity has a field it does not know."""
+    fields = _set_fields(activity)
     attachments = fields.pop("attachments", None) or []
     if fields.keys() - _ACTIVITY_FIELDS.keys():
-        return activity.serialize()
+        return None
     out = {_ACTIVITY_FIELDS[name]: value for name, value in fields.items()}
     if attachments:
-        out["attachments"] = [_attachment(attachment) for attachment in attachments]
+        out["attachments"] = []
+        for attachment in attachments:
+            found = _set_fields(attachment)
+            if found.keys() - _ATTACHMENT_FIELDS.keys():
+                return None
+            out["attachments"].append({_ATTACHMENT_FIELDS[n]: v for n, v in found.items()})
     return out
 
 
-def _attachment(attachment: Attachment) -> dict[str, Any]:
-    fields = {name: value for name, value in vars(attachment).items() if value is not None}
-    if fields.keys() - _ATTACHMENT_FIELDS.keys():
-        return attachment.serialize()
-    return {_ATTACHMENT_FIELDS[name]: value for name, value in fields.items()}
+def _set_fields(model: Activity | Attachment) -> dict[str, Any]:
+    # msrest models carry an empty additional_properties dict it leaves out of the JSON.
+    return {
+        name: value
+        for name, value in vars(model).items()
+        if value is not None and not (name == "additional_properties" and not value)
+    }
 
 
 def _model(model: ChannelAccount | ConversationAccount | None, names: dict[str, str]) -> Any:
@@ -78,6 +90,10 @@ def _model(model: ChannelAccount | ConversationAccount | None, names: dict[str, 
         for name, key in names.items()
         if (value := getattr(model, name, None)) is not None
     }
+
+
+def account_json(account: ChannelAccount | None) -> dict[str, Any] | None:
+    return _model(account, _ACCOUNT_FIELDS)
 
 
 def reply_fields(incoming: Activity) -> dict[str, Any]:

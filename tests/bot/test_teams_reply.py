@@ -6,11 +6,12 @@ from copy import deepcopy
 
 import pytest
 from botbuilder.core import TurnContext
-from botbuilder.schema import Activity, Attachment, SuggestedActions
+from botbuilder.schema import Activity, Attachment, ConversationAccount, SuggestedActions
 
-from bot.teams import parse_activity
+from bot.teams import parse_activity, stored_reference
 from bot.teams_cards import render_activity
-from bot.teams_reply import activities_url, activity_json, reply_fields
+from bot.teams_reply import activities_url, activity_json, fast_json, reply_fields
+from dialogs.messages import ConversationKind
 from dialogs.views import Actions, Button, Facts, Heading, Paragraph, View
 
 INCOMING = {
@@ -62,6 +63,7 @@ def test_a_rendered_reply_is_the_json_the_sdk_sends(view):
     assert isinstance(incoming, Activity)
     rendered = render_activity(view)
 
+    assert fast_json(rendered) is not None  # what the renderer makes takes the fast path
     assert {**activity_json(rendered), **reply_fields(incoming)} == sdk_reply(rendered, incoming)
 
 
@@ -80,6 +82,8 @@ def test_an_attachment_with_a_url_and_an_activity_with_fields_the_fast_path_lack
         text="Pick one",
         suggested_actions=SuggestedActions(to=["29:1abc"], actions=[]),
     )
+    assert fast_json(image) is not None
+    assert fast_json(suggested) is None  # a field the fast path lacks: msrest serialises it
     for activity in (image, suggested):
         assert {**activity_json(activity), **reply_fields(incoming)} == sdk_reply(
             activity, incoming
@@ -95,3 +99,33 @@ def test_ids_are_quoted_whole_in_the_connector_url():
     assert str(activities_url("http://127.0.0.1:9/", "19:c@thread.tacv2", None)) == (
         "http://127.0.0.1:9/v3/conversations/19%3Ac%40thread.tacv2/activities"
     )
+
+
+@pytest.mark.parametrize("kind", ["personal", "channel"])
+def test_the_stored_reference_is_the_sdks_conversation_reference_of_the_chat(kind):
+    body = deepcopy(INCOMING)
+    if kind == "channel":
+        body["conversation"] = {
+            "conversationType": "channel",
+            "isGroup": True,
+            "tenantId": "tenant-1",
+            "id": "19:abc@thread.tacv2;messageid=1701234567890",
+        }
+    incoming = parse_activity(body)
+    assert isinstance(incoming, Activity)
+    channel_id = incoming.conversation.id.partition(";messageid=")[0]
+    personal = kind == "personal"
+
+    expected = TurnContext.get_conversation_reference(incoming)
+    expected.activity_id = None
+    expected.conversation = ConversationAccount(
+        id=channel_id,
+        conversation_type=incoming.conversation.conversation_type,
+        is_group=incoming.conversation.is_group,
+        tenant_id="tenant-1",
+    )
+    if not personal:
+        expected.user = expected.locale = None
+    kinds = {"personal": ConversationKind.PERSONAL, "channel": ConversationKind.CHANNEL}
+
+    assert stored_reference(incoming, channel_id, "tenant-1", kinds[kind]) == expected.serialize()
