@@ -29,7 +29,7 @@ from dialogs.privacy import handlers as privacy
 from dialogs.privacy import service as privacy_service
 from dialogs.turn import Handler, Partnership, Refusal, Turn
 from dialogs.views import Actions, Button, Paragraph, Reply, Tone, View, text_reply
-from storage.models import Identity, Member
+from storage.models import DialogState, Identity, Member
 from storage.repositories import Conflict, Store, UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class Partnerbot:
             ):
                 logger.info("duplicate event ignored: %s", message.sender.platform)
                 return ()
-            member, greeting = await self._recognise(uow, message, now)
+            member, state, greeting = await self._recognise(uow, message, now)
             await self._remember_conversation(uow, message.conversation, now)
             roles, coordinates, first = await self._roles(uow, member, message.sender, now)
             if first:
@@ -126,7 +126,7 @@ class Partnerbot:
                     ),
                 )
             turn = Turn(uow, message, member, roles, now, self._partnership, coordinates)
-            return (*greeting, *await self._dispatch(turn))
+            return (*greeting, *await self._dispatch(turn, state))
 
     async def members_joined(self, event: MembersJoined) -> Sequence[Reply]:
         """Install or join: register the people and the conversation; welcome on install."""
@@ -179,12 +179,11 @@ class Partnerbot:
 
     async def _recognise(
         self, uow: UnitOfWork, message: IncomingMessage, now: datetime
-    ) -> tuple[Member, tuple[Reply, ...]]:
+    ) -> tuple[Member, DialogState | None, tuple[Reply, ...]]:
         sender = message.sender
-        known = await uow.members.identity_and_member(
-            sender.platform, sender.tenant_id, sender.user_id
-        )
+        known = await uow.members.sender(sender.platform, sender.tenant_id, sender.user_id)
         greeting: tuple[Reply, ...] = ()
+        state = None
         if known is None:
             member, identity = await uow.members.register(
                 platform=sender.platform,
@@ -200,7 +199,7 @@ class Partnerbot:
                 ),
             )
         else:
-            identity, member = known
+            identity, member, state = known
             if sender.display_name and identity.display_name != sender.display_name:
                 identity.display_name = sender.display_name
             if sender.display_name and member.display_name == sender.user_id:
@@ -213,7 +212,7 @@ class Partnerbot:
                 identity.unreachable_at = identity.unreachable_reason = None
         if identity.last_seen_at is None or now - identity.last_seen_at >= LAST_SEEN_GRAIN:
             identity.last_seen_at = now
-        return member, greeting
+        return member, state, greeting
 
     async def _remember_conversation(
         self, uow: UnitOfWork, address: ConversationAddress, now: datetime
@@ -294,18 +293,18 @@ class Partnerbot:
         async with self._store.unit() as uow:
             return await report_command.fetch_download(uow, token, self._clock())
 
-    async def _dispatch(self, turn: Turn) -> Sequence[Reply]:
-        if turn.message.is_direct and not turn.message.is_button:
-            # A flow waiting for typed answers (a check-in question) gets the text first.
-            state = await turn.uow.dialog_states.of_member(turn.member.id)
-            if state is not None and state.flow == checkins.FLOW:
-                try:
-                    async with turn.uow.session.begin_nested():
-                        replies = await checkins.typed(turn, state)
-                except Refusal as refusal:
-                    return (text_reply(str(refusal), tone=Tone.WARNING),)
-                if replies is not None:
-                    return replies
+    async def _dispatch(self, turn: Turn, state: DialogState | None) -> Sequence[Reply]:
+        # A flow waiting for typed answers (a check-in question) gets the text first (the
+        # state came with the sender's row).
+        direct_text = turn.message.is_direct and not turn.message.is_button
+        if direct_text and state is not None and state.flow == checkins.FLOW:
+            try:
+                async with turn.uow.session.begin_nested():
+                    replies = await checkins.typed(turn, state)
+            except Refusal as refusal:
+                return (text_reply(str(refusal), tone=Tone.WARNING),)
+            if replies is not None:
+                return replies
         try:
             command = parse(turn.message.text)
         except UsageError as error:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, bindparam, delete, func, literal, null, select, union_all
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -48,8 +49,13 @@ _BY_PLATFORM_USER = (
     Identity.user_id == bindparam("user_id"),
 )
 _IDENTITY = select(Identity).where(*_BY_PLATFORM_USER)
-_IDENTITY_AND_MEMBER = (
-    select(Identity, Member).join(Member, Member.id == Identity.member_id).where(*_BY_PLATFORM_USER)
+# The sender, their member row and the dialog they are in (if any): the one query a turn makes
+# to know who is talking and whether a flow waits for their words.
+_SENDER = (
+    select(Identity, Member, DialogState)
+    .join(Member, Member.id == Identity.member_id)
+    .outerjoin(DialogState, DialogState.member_id == Member.id)
+    .where(*_BY_PLATFORM_USER)
 )
 _CONVERSATION = select(Conversation).where(
     Conversation.platform == bindparam("platform"),
@@ -69,6 +75,26 @@ _STANDING = union_all(
 )
 
 
+# Every message's id written once (a Core INSERT on the table, made once: the ORM's bulk insert
+# and building the statement were most of its cost, and every turn makes one).
+_FIRST_TIME = {
+    name: dialect.insert(ProcessedEvent.__table__)
+    .values(
+        platform=bindparam("platform"),
+        event_id=bindparam("event_id"),
+        received_at=bindparam("received_at"),
+    )
+    .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
+
+
+class Sender(NamedTuple):
+    identity: Identity
+    member: Member
+    dialog_state: DialogState | None
+
+
 class MemberRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -81,17 +107,15 @@ class MemberRepository:
             _IDENTITY, {"platform": platform, "tenant_id": tenant_id, "user_id": user_id}
         )
 
-    async def identity_and_member(
-        self, platform: str, tenant_id: str, user_id: str
-    ) -> tuple[Identity, Member] | None:
-        """The sender of a message and their member row, in one query: every turn asks."""
+    async def sender(self, platform: str, tenant_id: str, user_id: str) -> Sender | None:
+        """The sender of a message, their member row and their dialog state, in one query:
+        every turn asks."""
         row = (
             await self._session.execute(
-                _IDENTITY_AND_MEMBER,
-                {"platform": platform, "tenant_id": tenant_id, "user_id": user_id},
+                _SENDER, {"platform": platform, "tenant_id": tenant_id, "user_id": user_id}
             )
         ).first()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else Sender(row[0], row[1], row[2])
 
     async def identities_of(self, member_id: int) -> list[Identity]:
         result = await self._session.scalars(
@@ -419,12 +443,10 @@ class InboundEventRepository:
 
     async def first_time(self, platform: str, event_id: str, *, now: datetime) -> bool:
         """Record an inbound event id; False when it was seen before (a platform retry)."""
-        statement = (
-            upsert_insert(self._session, ProcessedEvent)
-            .values(platform=platform, event_id=event_id, received_at=now)
-            .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+        dialect = self._session.get_bind().dialect.name
+        result = await self._session.execute(
+            _FIRST_TIME[dialect], {"platform": platform, "event_id": event_id, "received_at": now}
         )
-        result = await self._session.execute(statement)
         return result.rowcount == 1
 
     async def forget_before(self, cutoff: datetime) -> int:
