@@ -26,14 +26,6 @@ def clock() -> VirtualClock:
     return VirtualClock(START)
 
 
-@pytest.fixture
-async def slack(clock):
-    fake = LimitedSlack(clock=clock)
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
 def dispatcher(store, database_url, slack, clock, owner="d1", **policy) -> Dispatcher:
     return Dispatcher(
         store,

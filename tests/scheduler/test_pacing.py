@@ -19,7 +19,7 @@ from storage.db import create_engine, is_sqlite
 from storage.outbox import Status
 from storage.repositories import Store
 from tests.bot.fake_connector import FakeConnector
-from tests.scheduler.fakes import FrozenClock, LimitedSlack, slack_sender
+from tests.scheduler.fakes import FrozenClock, slack_sender
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -31,14 +31,6 @@ TICK = 0.5
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(START)
-
-
-@pytest.fixture
-async def slack(clock):
-    fake = LimitedSlack(clock=clock)
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture
