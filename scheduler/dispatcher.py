@@ -1,5 +1,10 @@
 """The dispatcher: claims due outbox rows, sends them paced within the platforms' limits, and
-records each outcome the moment it is known."""
+records each outcome the moment it is known.
+
+Each target's messages go in order, every target independently. A run waits for a target's
+next slot only briefly (``max_inline_wait``); a target that is not ready by then gets its rows
+back in the outbox, due when the pacer says it will be, so a slow Slack channel neither holds up
+the Teams conversations in the same batch nor keeps the next batch from being claimed."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from scheduler.delivery import (
     Transient,
     Unreachable,
 )
-from scheduler.pacing import PLATFORM_LIMITS, RateLimiter
+from scheduler.pacing import PLATFORM_LIMITS, LocalPacer, Pace, Pacer, SharedPacer, Window
 from storage.outbox import Claimed
 from storage.repositories import Store
 
@@ -39,8 +44,10 @@ class DispatchPolicy:
     max_attempts: int = 5
     backoff_base: float = 2.0
     backoff_max: float = 300.0
-    # A 429's Retry-After above this is not waited for in-process: the row is rescheduled.
-    max_inline_wait: float = 60.0
+    # A run waits in-process for a pacing slot or a 429's Retry-After only while the wait ends
+    # within this many seconds of the run's start; a target not ready by then gets its rows
+    # back in the outbox, due when it will be ready (DispatchReport.next_due).
+    max_inline_wait: float = 2.0
     concurrency: int = 32
 
 
@@ -54,7 +61,34 @@ class DispatchReport:
     skipped: int = 0
     rate_limited: int = 0
     unreachable: int = 0
+    # Given back unsent because their target (or app) was not ready within the run: no
+    # attempt counted. ``next_due`` is the earliest time one of them is due again.
+    deferred: int = 0
+    next_due: datetime | None = None
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _NotReady:
+    """A row's target can't take it within this run: try again in ``wait`` seconds. After a
+    429 the row's attempt and error are kept."""
+
+    wait: float
+    attempts: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Deferral:
+    """What is left of one target's messages in this run, the first of them ``not_ready``."""
+
+    destination: Destination
+    rows: list[Claimed]
+    not_ready: _NotReady
+
+
+# How often a dispatcher lets go of pacing keys idle for longer than every window.
+FORGET_IDLE_EVERY = 600.0
 
 
 class Dispatcher:
@@ -68,6 +102,7 @@ class Dispatcher:
         single_process: bool,
         policy: DispatchPolicy | None = None,
         rng: random.Random | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self._store = store
         self._senders = dict(senders)
@@ -76,7 +111,9 @@ class Dispatcher:
         self._single_process = single_process
         self._policy = policy or DispatchPolicy()
         self._rng = rng or random.Random()
-        self._limiter = RateLimiter(clock)
+        # Dispatchers sharing PostgreSQL share the windows; SQLite's one dispatcher keeps them.
+        self._pacer = pacer or (LocalPacer(clock) if single_process else SharedPacer(store, clock))
+        self._forgot_at = clock.monotonic()
         self._renewed_at = 0.0
         self._stopping = False
 
@@ -117,9 +154,19 @@ class Dispatcher:
             groups[key].append((row, destination))
         semaphore = asyncio.Semaphore(policy.concurrency)
         self._renewed_at = self._clock.monotonic()
+        horizon = self._renewed_at + policy.max_inline_wait
+        deferrals: list[_Deferral] = []
         await asyncio.gather(
-            *(self._send_group(rows, semaphore, report) for rows in groups.values())
+            *(
+                self._send_group(rows, semaphore, report, horizon, deferrals)
+                for rows in groups.values()
+            )
         )
+        if deferrals:
+            await self._defer(deferrals, report)
+        if self._clock.monotonic() - self._forgot_at >= FORGET_IDLE_EVERY:
+            self._forgot_at = self._clock.monotonic()
+            await self._pacer.forget_idle()
         if self._single_process:
             async with self._store.unit() as uow:
                 await uow.locks.acquire(
@@ -192,10 +239,13 @@ class Dispatcher:
         rows: list[tuple[Claimed, Destination | None]],
         semaphore: asyncio.Semaphore,
         report: DispatchReport,
+        horizon: float,
+        deferrals: list[_Deferral],
     ) -> None:
-        """One target's messages, in order, one at a time (pacing is per target)."""
+        """One target's messages, in order, one at a time (pacing is per target). When the
+        target can't take the next one within the run, it and the rest are deferred."""
         unreachable: str | None = None
-        for row, destination in rows:
+        for index, (row, destination) in enumerate(rows):
             if self._stopping:
                 return  # the rest stay claimed until release() gives them back
             if destination is None:
@@ -209,60 +259,69 @@ class Dispatcher:
             if unreachable is not None:
                 await self._fail(row, row.attempts, f"unreachable: {unreachable}", report)
                 continue
-            async with semaphore:
-                if self._stopping:
-                    return
-                unreachable = await self._deliver(row, destination, report)
+            result = await self._deliver(row, destination, report, semaphore, horizon)
+            if isinstance(result, _NotReady):
+                deferrals.append(_Deferral(destination, [r for r, _ in rows[index:]], result))
+                return
+            unreachable = result
 
     async def _deliver(
-        self, row: Claimed, destination: Destination, report: DispatchReport
-    ) -> str | None:
-        """Send one row, waiting out 429s; returns a reason when the target is unreachable.
-        Stopping while it waits for its turn leaves the row claimed, unsent, for release()."""
-        sender = self._senders[destination.platform]
+        self,
+        row: Claimed,
+        destination: Destination,
+        report: DispatchReport,
+        semaphore: asyncio.Semaphore,
+        horizon: float,
+    ) -> str | _NotReady | None:
+        """Send one row, waiting out pacing and 429s that end before ``horizon``; returns a
+        reason when the target is unreachable, or _NotReady when it can't be sent in this run.
+        The semaphore bounds the sends in flight, never a wait. Stopping while it waits for its
+        turn leaves the row claimed, unsent, for release()."""
         limits = PLATFORM_LIMITS.get(destination.platform)
-        view = view_from_dict(row.view)
+        paces: tuple[Pace, ...] = ()
+        if limits is not None:
+            paces = (
+                (destination.pacing_key, limits.per_target),
+                (destination.app_key, limits.per_app),
+            )
         attempts = row.attempts
+        error: str | None = None  # the last 429's, while the row waits after one
         while True:
-            if limits is not None:
-                await self._limiter.acquire(
-                    (destination.pacing_key, limits.per_target),
-                    (destination.app_key, limits.per_app),
-                )
-            if self._stopping:
-                return None
-            if row.not_after is not None and self._clock.now() > row.not_after:
-                async with self._store.unit() as uow:
-                    await uow.outbox.mark_skipped(
-                        row.id,
-                        owner=self._owner,
-                        reason="too late: its deadline passed while it waited to be sent",
-                    )
-                report.skipped += 1
-                return None
-            await self._renew_leases_if_due()
-            attempts += 1
-            try:
-                outcome: Outcome = await sender.send(destination, view)
-            except Exception as error:  # a sender bug must not kill the batch
-                logger.exception("sender %s raised", destination.platform)
-                outcome = Transient(f"{type(error).__name__}")
+            async with semaphore:
+                if self._stopping:
+                    return None
+                wait = await self._pacer.reserve(*paces) if paces else 0.0
+                if wait <= 0:
+                    if row.not_after is not None and self._clock.now() > row.not_after:
+                        async with self._store.unit() as uow:
+                            await uow.outbox.mark_skipped(
+                                row.id,
+                                owner=self._owner,
+                                reason="too late: its deadline passed while it waited to be sent",
+                            )
+                        report.skipped += 1
+                        return None
+                    await self._renew_leases_if_due()
+                    attempts += 1
+                    outcome = await self._send(row, destination)
+            if wait > 0:
+                if self._clock.monotonic() + wait > horizon:
+                    return _NotReady(wait, attempts, error)
+                await self._clock.sleep(wait)
+                continue
             match outcome:
                 case Sent():
                     await self._sent(row, destination, outcome, attempts, report)
                     return None
                 case RateLimited(retry_after=retry_after, error=error):
                     report.rate_limited += 1
-                    self._limiter.block(destination.pacing_key, retry_after)
+                    await self._pacer.block(destination.pacing_key, retry_after)
                     if destination.platform == "slack":
-                        self._limiter.block(destination.app_key, retry_after)
-                    if (
-                        retry_after > self._policy.max_inline_wait
-                        or attempts >= self._policy.max_attempts
-                    ):
+                        await self._pacer.block(destination.app_key, retry_after)
+                    if attempts >= self._policy.max_attempts:
                         await self._retry_later(row, attempts, error, retry_after, report)
                         return None
-                    continue  # the limiter waits for Retry-After before the next try
+                    continue  # the pacer now says when: waited for, or the row given back
                 case Transient(error=error):
                     if attempts >= self._policy.max_attempts:
                         await self._fail(
@@ -279,6 +338,49 @@ class Dispatcher:
                 case Rejected(error=error):
                     await self._fail(row, attempts, f"rejected: {error}", report)
                     return None
+
+    async def _send(self, row: Claimed, destination: Destination) -> Outcome:
+        try:
+            return await self._senders[destination.platform].send(
+                destination, view_from_dict(row.view)
+            )
+        except Exception as error:  # a sender bug must not kill the batch
+            logger.exception("sender %s raised", destination.platform)
+            return Transient(f"{type(error).__name__}")
+
+    async def _defer(self, deferrals: list[_Deferral], report: DispatchReport) -> None:
+        """Give back what targets could not take in this run, each row due when its target and
+        app should have room: the target's rows spread at its shortest window's pace, each
+        app's rows at its own, so the next runs claim them about when they can go."""
+        now = self._clock.now()
+        by_app: dict[str, list[tuple[datetime, Claimed, _Deferral]]] = defaultdict(list)
+        for deferral in deferrals:
+            destination = deferral.destination
+            limits = PLATFORM_LIMITS[destination.platform]  # unpaced sends are never deferred
+            start = now + timedelta(seconds=deferral.not_ready.wait)
+            for index, row in enumerate(deferral.rows):
+                at = _spread(start, index, limits.per_target)
+                by_app[destination.app_key].append((at, row, deferral))
+        plan: list[tuple[int, datetime]] = []
+        for planned in by_app.values():
+            planned.sort(key=lambda entry: entry[0])
+            first = planned[0][0]
+            app_windows = PLATFORM_LIMITS[planned[0][2].destination.platform].per_app
+            for index, (at, row, deferral) in enumerate(planned):
+                at = max(at, _spread(first, index, app_windows))
+                report.next_due = at if report.next_due is None else min(report.next_due, at)
+                not_ready = deferral.not_ready
+                if row is deferral.rows[0] and not_ready.error is not None:
+                    # Refused with a 429: its attempt counts, and its error shows.
+                    await self._retry_later(
+                        row, not_ready.attempts, not_ready.error, (at - now).total_seconds(), report
+                    )
+                else:
+                    plan.append((row.id, at))
+        if plan:
+            async with self._store.unit() as uow:
+                await uow.outbox.defer(plan, owner=self._owner)
+            report.deferred += len(plan)
 
     def _backoff(self, attempts: int) -> float:
         ceiling = min(self._policy.backoff_max, self._policy.backoff_base * 2 ** (attempts - 1))
@@ -345,3 +447,12 @@ class Dispatcher:
                 reason=reason,
                 now=self._clock.now(),
             )
+
+
+def _spread(start: datetime, index: int, windows: tuple[Window, ...]) -> datetime:
+    """When the ``index``-th of several sends to one key fits its shortest window, the first
+    going at ``start``: a burst of that window's count, then the next burst a window later."""
+    if not windows:
+        return start
+    window = min(windows, key=lambda w: w.seconds)
+    return start + timedelta(seconds=(index // window.count) * window.seconds)

@@ -26,6 +26,12 @@ class DeliveryMetrics:
             "429 answers from Slack or Teams to a send (each waited out or retried later)",
             registry=registry,
         )
+        self.deferred = Counter(
+            "partnerbot_send_deferred",
+            "Outbox messages given back unsent because their target or app had no room within "
+            "the run (due again when it will: pacing, not a failure)",
+            registry=registry,
+        )
         self.dispatch_errors = Counter(
             "partnerbot_dispatch_errors",
             "Dispatch rounds that failed as a whole (e.g. the database was unreachable)",
@@ -46,3 +52,5 @@ class DeliveryMetrics:
                 self.sends.labels(outcome).inc(count)
         if report.rate_limited:
             self.rate_limited.inc(report.rate_limited)
+        if report.deferred:
+            self.deferred.inc(report.deferred)

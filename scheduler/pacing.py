@@ -6,14 +6,26 @@ conversation, and 50 requests per second per app per tenant.
 
 A Slack 429 holds the whole workspace (its per-channel pace is kept, so a refusal means the
 workspace ceiling); a Teams 429 holds only that conversation.
+
+One ``Pacer`` abstraction, two places to keep the windows: ``LocalPacer`` in the process, for the
+one dispatcher a SQLite database has; ``SharedPacer`` in the database, for replicas sharing
+PostgreSQL, so that together they keep to each target's limits and each app's budget. Neither
+waits: ``reserve`` takes a send or says how long until one fits, and the dispatcher decides
+whether to wait for it or give the message back to the outbox until then.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from scheduler.clock import Clock
+from storage.repositories import Store
+
+MICROS = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +33,24 @@ class Window:
     count: int
     seconds: float
 
+    @property
+    def micros(self) -> int:
+        return round(self.seconds * MICROS)
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     per_target: tuple[Window, ...]
     per_app: tuple[Window, ...]
+
+    @property
+    def target_spacing(self) -> float:
+        """Seconds between two sends to one target at the fastest window's pace."""
+        return min((w.seconds / w.count for w in self.per_target), default=0.0)
+
+    @property
+    def app_spacing(self) -> float:
+        return min((w.seconds / w.count for w in self.per_app), default=0.0)
 
 
 PLATFORM_LIMITS: dict[str, Limits] = {
@@ -39,42 +64,157 @@ PLATFORM_LIMITS: dict[str, Limits] = {
     ),
 }
 
+# Past the longest window a key's history counts for nothing.
+HORIZON = timedelta(
+    seconds=max(
+        w.seconds for limits in PLATFORM_LIMITS.values() for w in limits.per_target + limits.per_app
+    )
+)
 
-class RateLimiter:
-    """Waits (on the injected clock) until a send to ``key`` fits every window."""
+# A key and the windows sends to it keep to.
+Pace = tuple[str, tuple[Window, ...]]
 
+
+def wait_micros(sent: Sequence[int], windows: tuple[Window, ...], now: int) -> int:
+    """Microseconds until one more send fits every window (0: now). ``sent``: oldest first.
+    Integers, so that "exactly one second later" is exactly that on every clock."""
+    wait = 0
+    for window in windows:
+        recent = [t for t in sent if t > now - window.micros]
+        if len(recent) >= window.count:
+            wait = max(wait, recent[-window.count] + window.micros - now)
+    return wait
+
+
+def kept(sent: Sequence[int], windows: tuple[Window, ...], now: int) -> list[int]:
+    """The sends a window can still count: the most recent ones within the longest window."""
+    if not windows:
+        return []
+    span = max(w.micros for w in windows)
+    most = max(w.count for w in windows)
+    return [t for t in sent if t > now - span][-most:]
+
+
+def micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+class Pacer(ABC):
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._sent: dict[str, deque[float]] = {}
-        self._blocked_until: dict[str, float] = {}
 
-    def _wait(self, key: str, windows: tuple[Window, ...], now: float) -> float:
-        wait = self._blocked_until.get(key, now) - now
-        history = self._sent.get(key)
-        if history:
-            horizon = max(window.seconds for window in windows) if windows else 0.0
-            while history and history[0] <= now - horizon:
-                history.popleft()
-            for window in windows:
-                recent = [t for t in history if t > now - window.seconds]
-                if len(recent) >= window.count:
-                    wait = max(wait, recent[-window.count] + window.seconds - now)
-        return wait
+    @abstractmethod
+    async def reserve(self, *paces: Pace) -> float:
+        """Take one send from every key if all of them allow it now, and return 0.0; otherwise
+        take nothing and return the seconds until they might. The check and the record are one
+        step (no await between them here, one transaction in the database)."""
 
-    async def acquire(self, *limits: tuple[str, tuple[Window, ...]]) -> None:
-        """Take one send from every (key, windows) pair, waiting until all allow it. The check
-        and the record happen with no await between them, so concurrent tasks can't both pass."""
-        while True:
-            now = self._clock.monotonic()
-            wait = max((self._wait(key, windows, now) for key, windows in limits), default=0.0)
-            if wait <= 0:
-                for key, windows in limits:
-                    if windows:
-                        self._sent.setdefault(key, deque()).append(now)
-                return
+    @abstractmethod
+    async def block(self, key: str, seconds: float) -> None:
+        """The platform said 429: nothing more to ``key`` for ``seconds``."""
+
+    @abstractmethod
+    async def forget_idle(self) -> None:
+        """Let go of keys nothing was sent to within the longest window."""
+
+    async def acquire(self, *paces: Pace) -> None:
+        """Wait (on the clock) until a send fits, and take it."""
+        while (wait := await self.reserve(*paces)) > 0:
             await self._clock.sleep(wait)
 
-    def block(self, key: str, seconds: float) -> None:
-        """The platform said 429: nothing more to ``key`` for ``seconds``."""
-        until = self._clock.monotonic() + seconds
+
+def _wait(sent: Sequence[int], windows: tuple[Window, ...], blocked: int | None, now: int) -> int:
+    return max(wait_micros(sent, windows, now), (blocked or now) - now)
+
+
+class LocalPacer(Pacer):
+    """The windows in this process: right when one dispatcher sends for the database (SQLite,
+    where a second dispatcher refuses to claim). Times from the clock's monotonic seconds."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self._sent: dict[str, list[int]] = {}
+        self._blocked_until: dict[str, int] = {}
+
+    def _now(self) -> int:
+        return round(self._clock.monotonic() * MICROS)
+
+    async def reserve(self, *paces: Pace) -> float:
+        now = self._now()
+        wait = max(
+            (
+                _wait(self._sent.get(key, ()), windows, self._blocked_until.get(key), now)
+                for key, windows in paces
+            ),
+            default=0,
+        )
+        if wait > 0:
+            return wait / MICROS
+        for key, windows in paces:
+            if windows:
+                self._sent[key] = kept([*self._sent.get(key, ()), now], windows, now)
+        return 0.0
+
+    async def block(self, key: str, seconds: float) -> None:
+        until = self._now() + round(seconds * MICROS)
         self._blocked_until[key] = max(self._blocked_until.get(key, until), until)
+
+    async def forget_idle(self) -> None:
+        before = self._now() - HORIZON // timedelta(microseconds=1)
+        for key in [k for k, sent in self._sent.items() if not sent or sent[-1] <= before]:
+            del self._sent[key]
+        for key in [k for k, until in self._blocked_until.items() if until <= before]:
+            del self._blocked_until[key]
+
+
+class SharedPacer(Pacer):
+    """The windows in the database (``pacing_keys``), for dispatchers that share PostgreSQL:
+    each reservation locks its keys' rows, checks and records in one transaction, so replicas
+    together never exceed a target's limit or an app's budget. Times from the clock's UTC
+    ``now``: replicas on several hosts need their clocks in step (NTP), as for the leases."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        super().__init__(clock)
+        self._store = store
+
+    async def reserve(self, *paces: Pace) -> float:
+        now = self._clock.now()
+        at = micros(now)
+        ordered = sorted(paces)  # one lock order for every transaction: no deadlock
+        async with self._store.unit() as uow:
+            states = [await uow.pacing.lock(key, now=now) for key, _ in ordered]
+            wait = max(
+                (
+                    _wait(
+                        state.sent,
+                        windows,
+                        micros(state.blocked_until) if state.blocked_until else None,
+                        at,
+                    )
+                    for state, (_, windows) in zip(states, ordered, strict=True)
+                ),
+                default=0,
+            )
+            if wait > 0:
+                return wait / MICROS
+            for state, (key, windows) in zip(states, ordered, strict=True):
+                await uow.pacing.save(
+                    key,
+                    sent=kept([*state.sent, at], windows, at),
+                    blocked_until=state.blocked_until,
+                    now=now,
+                )
+        return 0.0
+
+    async def block(self, key: str, seconds: float) -> None:
+        now = self._clock.now()
+        until = now + timedelta(microseconds=round(seconds * MICROS))
+        async with self._store.unit() as uow:
+            state = await uow.pacing.lock(key, now=now)
+            if state.blocked_until is not None:
+                until = max(until, state.blocked_until)
+            await uow.pacing.save(key, sent=list(state.sent), blocked_until=until, now=now)
+
+    async def forget_idle(self) -> None:
+        async with self._store.unit() as uow:
+            await uow.pacing.forget_idle(self._clock.now() - HORIZON)

@@ -114,6 +114,10 @@ class DeliveryService:
         self.last_report = report
         if self._metrics is not None:
             self._metrics.observe(report)
+        if report.next_due is not None:
+            # Rows given back until their target is ready: come back for them then, not at the
+            # next interval (a Slack channel's next slot is a second away, the tick two).
+            self._wake_at(max(report.next_due, self._clock.now() + timedelta(milliseconds=100)))
         if report.claimed or report.skipped:
             logger.info(
                 "dispatched: %d sent, %d retried, %d failed, %d skipped",
@@ -126,10 +130,13 @@ class DeliveryService:
 
     def wake(self) -> None:
         """Something was queued for now: don't wait for the next interval."""
+        self._wake_at(self._clock.now() + timedelta(milliseconds=10))
+
+    def _wake_at(self, at: datetime) -> None:
         if self._scheduler is not None:
             job = self._scheduler.get_job(DISPATCH_JOB)
-            if job is not None:
-                job.modify(next_run_time=self._clock.now() + timedelta(milliseconds=10))
+            if job is not None and (job.next_run_time is None or at < job.next_run_time):
+                job.modify(next_run_time=at)
 
     def _track(self) -> None:
         task = asyncio.current_task()

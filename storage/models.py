@@ -254,6 +254,21 @@ class Lock(Base):
     expires_at: Mapped[datetime]
 
 
+class PacingKey(Base):
+    """One pacing key's recent sends (a Slack channel, a Teams conversation, an app in a
+    tenant), shared by every dispatcher on the database: a dispatcher locks the row, checks
+    the platform's windows against ``sent`` and appends to it in one transaction, so replicas
+    together keep to the limits. ``sent`` holds microseconds since the Unix epoch (UTC), only
+    as many as the windows need; ``blocked_until`` is a 429's Retry-After."""
+
+    __tablename__ = "pacing_keys"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    sent: Mapped[list[int]] = mapped_column(JSON, default=list)
+    blocked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Cycle(Base):
     """One run of a self-evaluation framework: some of its questions, for some areas."""
 

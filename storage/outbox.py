@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import upsert_insert
@@ -212,6 +212,28 @@ class OutboxRepository:
             next_attempt_at=at,
             last_error=error[:500],
             attempts=attempts,
+        )
+
+    async def defer(self, plan: list[tuple[int, datetime]], *, owner: str) -> None:
+        """Give back claimed rows unsent, each due again at its time (its target was not ready):
+        no attempt counted, no error recorded. ``plan``: (row id, when) pairs."""
+        if not plan:
+            return
+        table = OutboxMessage.__table__
+        await self._session.execute(
+            update(table)
+            .where(
+                table.c.id == bindparam("row_id"),
+                table.c.lease_owner == owner,
+                table.c.status == Status.SENDING,
+            )
+            .values(
+                status=Status.PENDING,
+                next_attempt_at=bindparam("at"),
+                lease_owner=None,
+                lease_until=None,
+            ),
+            [{"row_id": row_id, "at": at} for row_id, at in plan],
         )
 
     async def mark_failed(self, message_id: int, *, owner: str, error: str, attempts: int) -> bool:

@@ -31,6 +31,7 @@ from storage.models import (
     Role,
 )
 from storage.outbox import LockRepository, OutboxRepository
+from storage.pacing import PacingRepository
 from storage.practice import PracticeRepository
 from storage.privacy import PrivacyRepository, RiskRepository
 from storage.slack_installs import SlackInstallRepository
@@ -504,6 +505,7 @@ class UnitOfWork:
         self.meta = MetaRepository(session)
         self.outbox = OutboxRepository(session)
         self.locks = LockRepository(session)
+        self.pacing = PacingRepository(session)
         self.checkins = CheckinRepository(session)
         self.exports = ExportRepository(session)
         self.actions = ActionRepository(session)

@@ -8,8 +8,13 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import func, select
 
 from bot.slack_send import SlackSender
+from scheduler.dispatcher import Dispatcher, DispatchReport
+from storage.models import OutboxMessage
+from storage.outbox import Status
+from storage.repositories import Store
 from tests.bot.fake_slack import TOKEN, FakeSlack
 
 
@@ -32,6 +37,47 @@ class VirtualClock:
     def advance(self, **delta: float) -> datetime:
         self._now += timedelta(**delta)
         return self._now
+
+    def advance_to(self, moment: datetime) -> datetime:
+        self._now = max(self._now, moment)
+        return self._now
+
+
+class FrozenClock(VirtualClock):
+    """Time that moves only between ticks, when the test says: a dispatcher that would wait
+    in-process (rather than give a row back until its target is ready) fails the test."""
+
+    async def sleep(self, seconds: float) -> None:
+        raise AssertionError(f"the dispatcher waited {seconds} s while holding its batch")
+
+
+async def run_paced(dispatcher: Dispatcher, clock: VirtualClock, store: Store) -> DispatchReport:
+    """Run the dispatcher, and again whenever a row it gave back (until its target is ready,
+    or after a 429) falls due, the clock moved on to then; what the runs did, summed."""
+    total = DispatchReport()
+    while True:
+        report = await dispatcher.run_once(clock.now())
+        for name in (
+            "claimed",
+            "sent",
+            "retried",
+            "failed",
+            "skipped",
+            "rate_limited",
+            "unreachable",
+            "deferred",
+        ):
+            setattr(total, name, getattr(total, name) + getattr(report, name))
+        total.errors += report.errors
+        async with store.unit() as uow:
+            again = await uow.session.scalar(
+                select(func.min(OutboxMessage.next_attempt_at)).where(
+                    OutboxMessage.status == Status.PENDING
+                )
+            )
+        if again is None:
+            return total
+        clock.advance_to(again)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from scheduler.dispatcher import Dispatcher, DispatchPolicy
 from storage.db import is_sqlite
 from storage.outbox import Status
 from tests.bot.fake_connector import Failure, FakeConnector
-from tests.scheduler.fakes import VirtualClock
+from tests.scheduler.fakes import VirtualClock, run_paced
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -231,7 +231,7 @@ async def test_a_429_waits_for_retry_after_and_the_sdk_does_not_retry_by_itself(
     await put(store, "limited", ann)
     connector.script[PERSONAL_ID] = [Failure(429, "TooManyRequests", {"Retry-After": "7"})]
     started = time.monotonic()
-    report = await dispatcher(store, database_url, sender, clock).run_once(START)
+    report = await run_paced(dispatcher(store, database_url, sender, clock), clock, store)
     assert (report.rate_limited, report.sent) == (1, 1)
     assert connector.attempts(PERSONAL_ID) == 2  # ours: one 429, one success
     (refused,) = connector.refused
@@ -283,7 +283,7 @@ async def test_a_fan_out_to_one_channel_stays_within_teams_limits(
     room = ToConversation(await channel(store, channel_reference(connector.url)))
     for n in range(20):
         await put(store, f"fan:{n:02d}", room)
-    report = await dispatcher(store, database_url, sender, clock).run_once(START)
+    report = await run_paced(dispatcher(store, database_url, sender, clock), clock, store)
     assert report.sent == 20
     assert connector.refused == []  # never faster than the limits, so Teams never said 429
     assert [s.text for s in connector.sent] == [f"fan:{n:02d}" for n in range(20)]

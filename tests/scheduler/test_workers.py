@@ -113,7 +113,7 @@ async def start_worker(env: dict[str, str], *, drain: bool = True) -> asyncio.su
 
 async def finish(process: asyncio.subprocess.Process) -> int:
     try:
-        _, stderr = await asyncio.wait_for(process.communicate(), 120)
+        _, stderr = await asyncio.wait_for(process.communicate(), 300)
     except TimeoutError:
         process.kill()
         await process.wait()
