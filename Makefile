@@ -28,8 +28,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# --dist worksteal: a worker that runs out of tests takes some of the other's queue, so one long
+# file near the end (the worker processes, the deployment test) does not leave a core idle.
 unit: $(VENV)/.installed-dev
-	$(BIN)/pytest -n 2 --durations=15
+	$(BIN)/pytest -n 2 --dist worksteal --durations=15
 
 test: lint unit
 

@@ -1,5 +1,10 @@
 """Real `partnerbot worker` processes against a fake Slack Web API: several dispatchers share the
-outbox without sending anything twice, and a dispatcher killed mid-batch loses nothing."""
+outbox without sending anything twice, and a dispatcher killed mid-batch loses nothing.
+
+The members are spread over several workspaces the app is installed in (the OAuth mode, each with
+its own bot token), as in a deployment big enough for several dispatchers: the dispatchers pace
+each workspace at Slack's ceiling (scheduler/pacing.py), so a thousand messages to one workspace
+would take minutes of pacing, not of anything these tests are about."""
 
 from __future__ import annotations
 
@@ -14,29 +19,51 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from cryptography.fernet import Fernet
+from slack_sdk.oauth.installation_store.models.installation import Installation
 
+from bot.slack_install import DatabaseInstallationStore, TokenCipher
 from dialogs.outbox import Kind, ToMember, queue
 from dialogs.views import View
 from storage.db import is_sqlite
 from storage.models import Identity, Member
 from storage.outbox import Status
-from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack
+from storage.repositories import Store
+from tests.bot.fake_slack import CLIENT_ID, CLIENT_SECRET, SECRET, FakeSlack
 
 BIN = Path(sys.executable).parent / "partnerbot"
 NOW = datetime.now(UTC)
+# Enough that pacing (10 a second per workspace) is not what the fan-out tests wait for.
+WORKSPACES = 20
+TOKEN_KEY = Fernet.generate_key().decode()
 
 
 @dataclass
 class CountingSlack(FakeSlack):
     """Counts the posts it accepted (answered ok). With ``kill_at``, the post with that number
-    is never answered: the fake kills the worker that sent it instead, and answers nothing
-    after that, so a post is "accepted" only if the worker could have recorded it."""
+    is never answered: once the worker has recorded every post answered before it (read from
+    ``store``), the fake kills the worker instead, and answers nothing after that, so a post is
+    "accepted" only if the worker could have recorded it."""
 
     kill_at: int | None = None
     victim: asyncio.subprocess.Process | None = None
+    store: Store | None = None
     accepted: Counter = field(default_factory=Counter)
     received: int = 0
     killed: asyncio.Event = field(default_factory=asyncio.Event)
+    dead: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def _recorded(self, *, within: float = 60.0) -> None:
+        """Until the outbox shows every accepted post sent (or ``within`` seconds passed: the
+        test's assertion then says what is missing)."""
+        assert self.store is not None
+        async with asyncio.timeout(within):
+            while True:
+                async with self.store.unit() as uow:
+                    sent = (await uow.outbox.counts()).get(Status.SENT, 0)
+                if sent >= sum(self.accepted.values()):
+                    return
+                await asyncio.sleep(0.05)
 
     async def _api(self, request: web.Request) -> web.Response:
         if request.match_info["method"] != "chat.postMessage":
@@ -47,10 +74,13 @@ class CountingSlack(FakeSlack):
             if not self.killed.is_set():
                 self.killed.set()
                 # Let the worker record the posts already answered, then kill it mid-batch.
-                await asyncio.sleep(0.3)
-                assert self.victim is not None
-                self.victim.send_signal(signal.SIGKILL)
-            await asyncio.sleep(2)
+                try:
+                    await self._recorded()
+                finally:
+                    assert self.victim is not None
+                    self.victim.send_signal(signal.SIGKILL)
+                    self.dead.set()
+            await self.dead.wait()  # the answer reaches no one
             return web.json_response({"ok": False, "error": "internal_error"}, status=500)
         self.accepted[str(body["text"])] += 1
         return web.json_response({"ok": True, "channel": body["channel"], "ts": "1.0"})
@@ -92,7 +122,9 @@ def worker_env(database_url: str, slack: FakeSlack) -> dict[str, str]:
         {
             "PARTNERBOT_DATABASE_URL": database_url,
             "PARTNERBOT_SLACK_SIGNING_SECRET": SECRET,
-            "PARTNERBOT_SLACK_BOT_TOKEN": TOKEN,
+            "PARTNERBOT_SLACK_CLIENT_ID": CLIENT_ID,
+            "PARTNERBOT_SLACK_CLIENT_SECRET": CLIENT_SECRET,
+            "PARTNERBOT_SLACK_TOKEN_KEY": TOKEN_KEY,
             "PARTNERBOT_SLACK_API_URL": slack.api_url,
             "PARTNERBOT_OUTBOX_LEASE_SECONDS": "5",
         }
@@ -123,8 +155,27 @@ async def finish(process: asyncio.subprocess.Process) -> int:
     return process.returncode
 
 
-async def members_with_dms(store, count: int) -> list[int]:
-    """``count`` Slack members who have talked to the bot (their DM channels are stored)."""
+async def members_with_dms(store, slack: FakeSlack, count: int, *, workspaces: int) -> list[int]:
+    """``count`` Slack members who have talked to the bot (their DM channels are stored), in
+    turn in each of ``workspaces`` workspaces the app is installed in (its token saved as the
+    OAuth flow saves it)."""
+    installations = DatabaseInstallationStore(
+        store, client_id=CLIENT_ID, cipher=TokenCipher(TOKEN_KEY)
+    )
+    teams = [f"T{w}" for w in range(workspaces)]
+    for team in teams:
+        token = f"xoxb-{team}-secret"
+        slack.tokens[token] = team
+        await installations.async_save(
+            Installation(
+                app_id="A1",
+                team_id=team,
+                bot_token=token,
+                bot_id="BBOT",
+                bot_user_id="UBOT",
+                user_id="U0",
+            )
+        )
     async with store.unit() as uow:
         members = [Member(display_name=f"m{n}", created_at=NOW) for n in range(count)]
         uow.session.add_all(members)
@@ -133,7 +184,7 @@ async def members_with_dms(store, count: int) -> list[int]:
             Identity(
                 member_id=m.id,
                 platform="slack",
-                tenant_id="T1",
+                tenant_id=teams[n % workspaces],
                 user_id=f"U{n}",
                 display_name=m.display_name,
                 dm_channel_id=f"D{n}",
@@ -165,7 +216,7 @@ async def test_two_worker_processes_on_postgresql_deliver_each_message_once(data
     slack = CountingSlack()
     await slack.start()
     try:
-        member_ids = await members_with_dms(store, 1000)
+        member_ids = await members_with_dms(store, slack, 1000, workspaces=WORKSPACES)
         await announce(store, member_ids)
         env = worker_env(database_url, slack)
         workers = [await start_worker(env), await start_worker(env)]
@@ -180,10 +231,10 @@ async def test_two_worker_processes_on_postgresql_deliver_each_message_once(data
 
 
 async def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_nothing(database_url, store):
-    slack = CountingSlack(kill_at=100)
+    slack = CountingSlack(kill_at=100, store=store)
     await slack.start()
     try:
-        member_ids = await members_with_dms(store, 300)
+        member_ids = await members_with_dms(store, slack, 300, workspaces=WORKSPACES)
         await announce(store, member_ids)
         env = worker_env(database_url, slack)
         slack.victim = await start_worker(env)
@@ -208,7 +259,7 @@ async def test_sigterm_finishes_the_sends_in_flight_and_gives_back_the_rest(data
     slack = SlowSlack(stop_at=15)
     await slack.start()
     try:
-        member_ids = await members_with_dms(store, 60)
+        member_ids = await members_with_dms(store, slack, 60, workspaces=3)
         await announce(store, member_ids)
         env = worker_env(database_url, slack) | {"PARTNERBOT_DISPATCH_INTERVAL": "0.1"}
         slack.victim = await start_worker(env, drain=False)  # the long-running worker
