@@ -43,8 +43,8 @@ _HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _BUTTON_STYLES = {ButtonStyle.PRIMARY: "positive", ButtonStyle.DANGER: "destructive"}
 # Up to this many choices show as radio buttons; more as a drop-down.
 MAX_EXPANDED_CHOICES = 7
-# Teams refuses a message over about 28 KB: a card's text is kept well under it (its chart
-# images are not counted; they are the report's), each text block to a few screens.
+# Teams refuses a message over about 28 KB: a card's text is kept well under it (chart images
+# travel beside the card, as attachments of their own), each text block to a few screens.
 MAX_CARD_BYTES = 24_000
 MAX_TEXT_BLOCK = 5_000
 ELLIPSIS = "…"
@@ -115,12 +115,8 @@ def render_card(view: View) -> dict[str, Any]:
 
 
 def card_size(card: dict[str, Any]) -> int:
-    """The card's size as sent, not counting its images' data."""
-    body = [
-        {**element, "url": ""} if element.get("type") == "Image" else element
-        for element in card["body"]
-    ]
-    return len(json.dumps({**card, "body": body}).encode())
+    """The card's size as sent."""
+    return len(json.dumps(card).encode())
 
 
 def _fitted(card: dict[str, Any]) -> dict[str, Any]:
@@ -184,13 +180,11 @@ def _elements(block: Block) -> list[dict[str, Any]]:
             return [_choice_set(block)]
         case TextInput():
             return [_text_input(block)]
-        case Image(title=title, alt=alt, data=data):
-            image = {
-                "type": "Image",
-                "url": "data:image/png;base64," + base64.b64encode(data).decode("ascii"),
-                "altText": alt or title,
-            }
-            return [_text_block(title, weight="Bolder"), image] if title.strip() else [image]
+        case Image(title=title):
+            # The picture itself is an attachment of the message (render_activity): Teams
+            # clients do not reliably show a data URI inside a card, and it would count
+            # against the card's size. The card keeps its title where it stood.
+            return [_text_block(title, weight="Bolder")] if title.strip() else []
         case Actions(buttons=buttons):
             actions = [_action(button) for button in buttons]
             return [{"type": "ActionSet", "actions": actions}] if actions else []
@@ -252,17 +246,31 @@ _TONE_STYLES: dict[Tone, dict[str, Any]] = {
 
 
 def render_activity(view: View) -> Activity:
-    """The message activity for a view: plain text for one paragraph, else a card."""
-    if is_plain_text(view):
-        paragraph = view.blocks[0]
-        assert isinstance(paragraph, Paragraph)
+    """The message activity for a view: plain text for one paragraph, else a card; each of its
+    pictures follows as an inline image attachment (a PNG as a base64 ``data:`` URL, which is
+    how Teams takes an image a bot has only in memory, in personal and group chats alike)."""
+    pictures = [block for block in view.blocks if isinstance(block, Image) and block.data]
+    attachments = [_image_attachment(picture) for picture in pictures]
+    if is_plain_text(view) or (pictures and len(pictures) == len(view.blocks)):
+        # One paragraph, or pictures alone (their titles, or the summary, as the text).
+        first = view.blocks[0]
+        text = first.text if isinstance(first, Paragraph) else ""
+        text = text or "\n".join(p.title for p in pictures if p.title.strip()) or view.summary
         return Activity(
             type=ActivityTypes.message,
-            text=escape_message_text(paragraph.text),
+            text=escape_message_text(text),
             text_format=TextFormatTypes.markdown,
+            attachments=attachments or None,
         )
+    card = Attachment(content_type=ADAPTIVE_CARD, content=render_card(view))
     return Activity(
-        type=ActivityTypes.message,
-        summary=view.summary,
-        attachments=[Attachment(content_type=ADAPTIVE_CARD, content=render_card(view))],
+        type=ActivityTypes.message, summary=view.summary, attachments=[card, *attachments]
+    )
+
+
+def _image_attachment(image: Image) -> Attachment:
+    return Attachment(
+        content_type="image/png",
+        content_url="data:image/png;base64," + base64.b64encode(image.data).decode("ascii"),
+        name=image.filename,
     )

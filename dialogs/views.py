@@ -5,6 +5,7 @@ or plain text. All text here is literal: renderers escape it, so what is shown i
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -84,6 +85,12 @@ class Image:
     title: str
     alt: str
     data: bytes = field(repr=False, default=b"")
+
+    @property
+    def filename(self) -> str:
+        """The name the picture goes by as a file: its title, lower-case, in safe characters."""
+        stem = re.sub(r"[^\w-]+", "-", self.title.lower()).strip("-")[:80]
+        return f"{stem or 'chart'}.png"
 
 
 @dataclass(frozen=True, slots=True)
