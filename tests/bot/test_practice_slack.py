@@ -6,12 +6,14 @@ is shown exactly as typed."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bot.slack_blocks import ZWSP
 from storage.models import PracticeRecord
 from tests.bot.fake_slack import TEAM_ID, FakeSlack
 from tests.bot.test_forms import slack_state
@@ -233,3 +235,35 @@ async def test_a_form_button_in_a_card_opens_the_modal(slack, fake_slack):
     [opened] = await fake_slack.wait_for("views.open")
     assert opened.body["trigger_id"] == "trigger-r1"
     assert opened.body["view"]["title"]["text"] == "Share practice"
+
+
+# A backtick that is not fenced by zero-width spaces on both sides could open or close code.
+_BARE_BACKTICK = re.compile(f"(?<!{ZWSP})`|`(?!{ZWSP})")
+
+
+async def test_backticks_typed_into_a_record_show_as_backticks_not_code(slack, fake_slack, store):
+    title = "Use `practice recent` daily"
+    body = "Type `checkin` in the chat, then ``skip`` or `later`."
+    await slack.command(slash(fake_slack, "practice share", response="r1"))
+    [opened] = await fake_slack.wait_for("views.open")
+    await slack.interaction(submission(opened.body["view"], {"title": title, "text": body}))
+    [posted] = await fake_slack.wait_for("chat.postEphemeral")
+    assert visible(posted.body["text"]) == f"Shared practice #1: {title}."
+    [record] = await saved(store)
+    assert (record.title, record.body) == (title, body)  # kept as typed, no marks
+
+    await slack.command(slash(fake_slack, "practice 1", response="r2"))
+
+    [*_, shown] = await fake_slack.wait_for("response/r2")
+    header, story, *_ = shown.blocks
+    assert header["text"]["text"] == f"#1 {title}"  # plain_text keeps every backtick
+    text = story["text"]["text"]
+    assert visible(text) == body and not _BARE_BACKTICK.search(text), text
+    assert "\u2060" not in json.dumps(shown.body)  # the core's mark never reaches Slack
+
+    # In search results too; the bot's own hints keep their commands as code.
+    await slack.command(slash(fake_slack, "practice search recent", response="r3"))
+    [*_, found] = await fake_slack.wait_for("response/r3")
+    titles = [t for t in found.texts() if "practice recent" in t]
+    assert titles and all(not _BARE_BACKTICK.search(t) for t in titles), found.texts()
+    assert visible(titles[0]).endswith(f"#1 {title}"), titles
