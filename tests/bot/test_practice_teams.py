@@ -16,6 +16,7 @@ from sqlalchemy import select
 from storage.models import PracticeRecord
 from tests.bot.fake_connector import FakeConnector
 from tests.bot.test_forms import teams_submit
+from tests.bot.test_practice_slack import add_meetings
 from tests.bot.test_teams import JANE, Teams
 
 LINK = (
@@ -226,3 +227,28 @@ async def test_backticks_typed_into_a_record_show_as_backticks_not_code(teams, c
     assert any(
         "`practice tags`" in text for text in connector.cards()[-1].card_texts + connector.texts()
     )
+
+
+async def test_the_forum_meeting_chosen_on_the_card_is_saved_and_shown(teams, connector, store):
+    on_now, upcoming = await add_meetings(store)
+    await teams.say("practice share")
+    [sent] = connector.cards()
+    (field,) = [e for e in sent.card["body"] if e.get("id") == "meeting"]
+    offered = [choice["value"] for choice in field["choices"]]
+    assert offered == ["none", str(on_now)] and str(upcoming) not in offered
+    assert field["value"] == str(on_now)
+
+    typed = {"title": "Family cooking nights", "text": "Parents came.", "meeting": str(on_now)}
+    submit = teams_submit(sent.card, "Share", typed)
+    await teams.post(teams.activity("message", value=submit, replyToId="bot-activity-1"))
+    assert connector.cards()[-1].card_texts == ["Shared practice #1: Family cooking nights."]
+    [record] = await saved(store)
+    assert record.meeting_id == on_now
+
+    await teams.say("practice 1")
+    facts = [
+        (f["title"], f["value"])
+        for e in connector.cards()[-1].card["body"]
+        for f in e.get("facts", ())
+    ]
+    assert any(title == "At" and value.startswith("Marr forum, ") for title, value in facts)
