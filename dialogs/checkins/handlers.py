@@ -531,15 +531,7 @@ async def typed(turn: Turn, state: Any) -> Sequence[Reply] | None:
     draft: dict[str, Any] = data.get("draft", {})
     if word in {"later", "stop", "cancel"}:
         if draft:
-            await _save(
-                turn,
-                cycle,
-                participant,
-                number,
-                rating=draft.get("rating"),
-                texts=draft.get("texts", {}),
-                skipped=False,
-            )
+            await _save_draft(turn, cycle, participant, number, draft)
         await turn.uow.dialog_states.clear(turn.member.id)
         return (
             text_reply(
@@ -550,15 +542,7 @@ async def typed(turn: Turn, state: Any) -> Sequence[Reply] | None:
         # On a reflection prompt the rating has been given: "skip" skips the rest of the
         # question and keeps it (anonymous pieces are saved already, each on its own).
         if not cycle.anonymous:
-            await _save(
-                turn,
-                cycle,
-                participant,
-                number,
-                rating=draft.get("rating"),
-                texts=draft.get("texts", {}),
-                skipped=False,
-            )
+            await _save_draft(turn, cycle, participant, number, draft)
         return await _after_save(
             turn, framework, cycle, participant, f"Saved question {number}; skipped the rest of it."
         )
@@ -624,21 +608,28 @@ async def typed(turn: Turn, state: Any) -> Sequence[Reply] | None:
         now=turn.now,
     )
     if step == "done":
-        await _save(
-            turn,
-            cycle,
-            participant,
-            number,
-            rating=draft.get("rating"),
-            texts=draft.get("texts", {}),
-            skipped=False,
-        )
+        await _save_draft(turn, cycle, participant, number, draft)
         return await _after_save(turn, framework, cycle, participant, f"Saved question {number}.")
     await turn.uow.dialog_states.save(
         turn.member.id, flow=FLOW, step=step, data={**data, "draft": draft}, now=turn.now
     )
     prompt = framework.prompt(step)
     return (Reply(views.prompt_text(prompt.text)),)
+
+
+async def _save_draft(
+    turn: Turn, cycle: Cycle, participant: Participant, number: int, draft: dict[str, Any]
+) -> None:
+    """What was typed of a named answer so far, as the answer."""
+    await _save(
+        turn,
+        cycle,
+        participant,
+        number,
+        rating=draft.get("rating"),
+        texts=draft.get("texts", {}),
+        skipped=False,
+    )
 
 
 def _is_command(text: str) -> bool:
