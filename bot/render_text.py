@@ -12,6 +12,7 @@ from dialogs.views import (
     Paragraph,
     TextInput,
     View,
+    shown,
 )
 
 
@@ -39,4 +40,5 @@ def render_text(view: View) -> str:
                 lines.append(
                     "  " + "   ".join(f"[{b.label}: {b.url or b.command}]" for b in buttons)
                 )
-    return "\n".join(lines) if lines else view.summary
+    # Typed backticks lose their marks; code spans keep their backticks, to copy.
+    return shown("\n".join(lines) if lines else view.summary)

@@ -3,10 +3,12 @@
 Text in a view is literal, so everything is escaped for mrkdwn: ``&``, ``<`` and ``>`` become
 entities (so ``<!channel>`` or ``<@U1>`` typed by a member cannot ping anyone), and the characters
 that would start bold, italic, strike-through, an emoji or a quote are fenced with zero-width
-spaces, which Slack shows as nothing. The views' one piece of markup, backtick code spans, stays
-code. Slack's limits (https://docs.slack.dev/reference/block-kit/blocks) are respected by
-splitting, never by failing: 3000 characters of section text, 10 fields per section, 2000 per
-field, 150 per header, 75 per button label, 25 elements per actions block, 50 blocks.
+spaces, which Slack shows as nothing (Slack documents escapes for ``&``, ``<`` and ``>`` only).
+The views' one piece of markup, backtick code spans, stays code; a backtick someone typed
+(``as_typed``) is fenced like the rest. Slack's limits
+(https://docs.slack.dev/reference/block-kit/blocks) are respected by splitting, never by
+failing: 3000 characters of section text, 10 fields per section, 2000 per field, 150 per
+header, 75 per button label, 25 elements per actions block, 50 blocks.
 
 Inputs are ``input`` blocks whose block_id is ``in:<name>`` and whose element's action_id is the
 input's name, so a button press's ``state.values`` names each value as the view did. Slack shows
@@ -22,6 +24,7 @@ from typing import Any
 
 from bot.render_text import render_text
 from dialogs.views import (
+    CODE_SPAN,
     Actions,
     BulletList,
     ButtonStyle,
@@ -33,6 +36,7 @@ from dialogs.views import (
     TextInput,
     Tone,
     View,
+    shown,
 )
 
 ZWSP = "\u200b"
@@ -59,11 +63,12 @@ ELLIPSIS = "…"
 
 Block = dict[str, Any]
 
-# A code span: a backtick, something without backticks or line breaks, a backtick.
-_CODE_SPAN = re.compile(r"`([^`\n]+)`")
 # A web address in view text (a download link, a meeting URL) becomes a Slack link: escaping its
-# underscores like member text would break it.
-_CODE_OR_URL = re.compile(r"`([^`\n]+)`|(https?://[^\s<>|`]+[^\s<>|`.,;:!?)\]])")
+# underscores like member text would break it. A code span is the views' (CODE_SPAN); a
+# backtick someone typed (TYPED_BACKTICK) is neither code nor part of an address.
+_CODE_OR_URL = re.compile(
+    CODE_SPAN.pattern + r"|(https?://[^\s<>|`\u2060]+[^\s<>|`\u2060.,;:!?)\]])"
+)
 _FORMATTING = re.compile(r"[*_~`]")
 # ``:name:`` would become an emoji; a line starting with ``>`` a quote.
 _EMOJI_COLON = re.compile(r":(?=[\w+-]+:)")
@@ -75,8 +80,9 @@ def escape_entities(text: str) -> str:
 
 
 def _literal(text: str) -> str:
-    """Plain member text as mrkdwn that shows exactly these characters."""
-    text = escape_entities(text)
+    """Plain member text as mrkdwn that shows exactly these characters (a typed backtick is
+    fenced like ``*`` or ``_``, so it starts no code)."""
+    text = escape_entities(shown(text))
     text = _FORMATTING.sub(lambda match: f"{ZWSP}{match.group(0)}{ZWSP}", text)
     text = _EMOJI_COLON.sub(":" + ZWSP, text)
     return _QUOTE_START.sub(ZWSP + r"\1", text)
@@ -99,8 +105,9 @@ def mrkdwn(text: str) -> str:
 
 
 def plain(text: str) -> str:
-    """View text for a plain_text field: code spans lose their backticks, nothing else changes."""
-    return _CODE_SPAN.sub(r"\1", text)
+    """View text for a plain_text field: code spans lose their backticks, typed backticks stay,
+    nothing else changes."""
+    return shown(CODE_SPAN.sub(r"\1", text))
 
 
 def _truncate(text: str, limit: int) -> str:

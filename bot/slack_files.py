@@ -5,7 +5,6 @@ has not got, so a view's PNGs follow its message as files (files_upload_v2). Use
 from __future__ import annotations
 
 import logging
-import re
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -38,7 +37,7 @@ async def upload_images(
     uploads = [
         {
             "file": image.data,
-            "filename": f"{_file_stem(image.title)}.png",
+            "filename": image.filename,
             "title": image.title or "Chart",
             "alt_txt": (image.alt or image.title)[:MAX_ALT_TEXT] or None,
         }
@@ -53,7 +52,3 @@ async def upload_images(
         logger.error("a chart could not be uploaded: %s", error)
     except (TimeoutError, aiohttp.ClientError) as error:
         logger.error("Slack could not be reached for a chart: %s", type(error).__name__)
-
-
-def _file_stem(title: str) -> str:
-    return re.sub(r"[^\w-]+", "-", title.lower()).strip("-")[:80] or "chart"

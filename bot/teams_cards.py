@@ -1,7 +1,8 @@
 """Neutral view -> what Teams shows: an Adaptive Card, or a plain text message.
 
-Pure functions. View text is literal except for `backtick code spans`, so everything here is
-escaped for the markdown Teams applies: what the member sees is what the core wrote.
+Pure functions. View text is literal except for `backtick code spans` (never at a backtick
+someone typed, ``as_typed``), so everything here is escaped for the markdown Teams applies: what
+the member sees is what the core wrote.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from botbuilder.schema import Activity, ActivityTypes, Attachment, TextFormatTypes
 
 from dialogs.views import (
+    CODE_SPAN,
     Actions,
     Block,
     BulletList,
@@ -27,6 +29,7 @@ from dialogs.views import (
     TextInput,
     Tone,
     View,
+    shown,
 )
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
@@ -37,14 +40,13 @@ CARD_VERSION = "1.5"
 _INLINE = re.compile(r"([\\*_\[\]~`])")
 # What means something only at the start of a line: headings, quotes, list markers, rules.
 _LINE_START = re.compile(r"^(\s*)(#|>|[-+=]|\d+(?=[.)]\s))", re.MULTILINE)
-_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 _BUTTON_STYLES = {ButtonStyle.PRIMARY: "positive", ButtonStyle.DANGER: "destructive"}
 # Up to this many choices show as radio buttons; more as a drop-down.
 MAX_EXPANDED_CHOICES = 7
-# Teams refuses a message over about 28 KB: a card's text is kept well under it (its chart
-# images are not counted; they are the report's), each text block to a few screens.
+# Teams refuses a message over about 28 KB: a card's text is kept well under it (chart images
+# travel beside the card, as attachments of their own), each text block to a few screens.
 MAX_CARD_BYTES = 24_000
 MAX_TEXT_BLOCK = 5_000
 ELLIPSIS = "…"
@@ -69,17 +71,25 @@ def escape_message_text(text: str) -> str:
 
 def _escape_outside_code(text: str, *, html: bool) -> str:
     out = []
-    for index, part in enumerate(_CODE_SPAN.split(text)):
-        if index % 2:
-            # Adaptive Cards show code spans as typed, backticks and all, and a link inside one
-            # would still be a link; a zero-width space between "]" and "(" shows as nothing.
-            out.append(part if html else _LINK_IN_CODE.sub("]\u200b(", part))
-            continue
-        if html:
-            part = part.translate(_HTML)
-        # Text right after a code span is mid-line until its first line break.
-        out.append(_escape_markdown(part, at_line_start=index == 0))
+    position = 0
+    for match in CODE_SPAN.finditer(text):
+        out.append(_escape_plain(text[position : match.start()], html=html, first=position == 0))
+        # Adaptive Cards show code spans as typed, backticks and all, and a link inside one
+        # would still be a link; a zero-width space between "]" and "(" shows as nothing.
+        span = match.group(0)
+        out.append(span if html else _LINK_IN_CODE.sub("]\u200b(", span))
+        position = match.end()
+    out.append(_escape_plain(text[position:], html=html, first=position == 0))
     return "".join(out)
+
+
+def _escape_plain(part: str, *, html: bool, first: bool) -> str:
+    # A backtick someone typed is escaped like any other markdown character.
+    part = shown(part)
+    if html:
+        part = part.translate(_HTML)
+    # Text right after a code span is mid-line until its first line break.
+    return _escape_markdown(part, at_line_start=first)
 
 
 def _escape_markdown(text: str, *, at_line_start: bool = True) -> str:
@@ -115,12 +125,8 @@ def render_card(view: View) -> dict[str, Any]:
 
 
 def card_size(card: dict[str, Any]) -> int:
-    """The card's size as sent, not counting its images' data."""
-    body = [
-        {**element, "url": ""} if element.get("type") == "Image" else element
-        for element in card["body"]
-    ]
-    return len(json.dumps({**card, "body": body}).encode())
+    """The card's size as sent."""
+    return len(json.dumps(card).encode())
 
 
 def _fitted(card: dict[str, Any]) -> dict[str, Any]:
@@ -184,13 +190,11 @@ def _elements(block: Block) -> list[dict[str, Any]]:
             return [_choice_set(block)]
         case TextInput():
             return [_text_input(block)]
-        case Image(title=title, alt=alt, data=data):
-            image = {
-                "type": "Image",
-                "url": "data:image/png;base64," + base64.b64encode(data).decode("ascii"),
-                "altText": alt or title,
-            }
-            return [_text_block(title, weight="Bolder"), image] if title.strip() else [image]
+        case Image(title=title):
+            # The picture itself is an attachment of the message (render_activity): Teams
+            # clients do not reliably show a data URI inside a card, and it would count
+            # against the card's size. The card keeps its title where it stood.
+            return [_text_block(title, weight="Bolder")] if title.strip() else []
         case Actions(buttons=buttons):
             actions = [_action(button) for button in buttons]
             return [{"type": "ActionSet", "actions": actions}] if actions else []
@@ -201,11 +205,11 @@ def _action(button: Button) -> dict[str, Any]:
     # An Action.Submit sends its data merged with the card's input values (by input id).
     action: dict[str, Any]
     if button.url:
-        action = {"type": "Action.OpenUrl", "title": button.label, "url": button.url}
+        action = {"type": "Action.OpenUrl", "title": shown(button.label), "url": button.url}
     else:
         action = {
             "type": "Action.Submit",
-            "title": button.label,
+            "title": shown(button.label),
             "data": {"command": button.command},
         }
     if button.style in _BUTTON_STYLES:
@@ -218,10 +222,10 @@ def _choice_set(choice: ChoiceInput) -> dict[str, Any]:
     element: dict[str, Any] = {
         "type": "Input.ChoiceSet",
         "id": choice.name,
-        "label": choice.label,
+        "label": shown(choice.label),
         "style": "expanded" if len(choice.options) <= MAX_EXPANDED_CHOICES else "compact",
         "isMultiSelect": False,
-        "choices": [{"title": label, "value": value} for value, label in choice.options],
+        "choices": [{"title": shown(label), "value": value} for value, label in choice.options],
     }
     if choice.value is not None:
         element["value"] = choice.value
@@ -232,12 +236,12 @@ def _text_input(field: TextInput) -> dict[str, Any]:
     element: dict[str, Any] = {
         "type": "Input.Text",
         "id": field.name,
-        "label": field.label,
+        "label": shown(field.label),
         "isMultiline": field.multiline,
         "maxLength": field.max_length,
     }
     if field.placeholder:
-        element["placeholder"] = field.placeholder
+        element["placeholder"] = shown(field.placeholder)
     if field.value:
         element["value"] = field.value[: field.max_length]
     return element
@@ -252,17 +256,31 @@ _TONE_STYLES: dict[Tone, dict[str, Any]] = {
 
 
 def render_activity(view: View) -> Activity:
-    """The message activity for a view: plain text for one paragraph, else a card."""
-    if is_plain_text(view):
-        paragraph = view.blocks[0]
-        assert isinstance(paragraph, Paragraph)
+    """The message activity for a view: plain text for one paragraph, else a card; each of its
+    pictures follows as an inline image attachment (a PNG as a base64 ``data:`` URL, which is
+    how Teams takes an image a bot has only in memory, in personal and group chats alike)."""
+    pictures = [block for block in view.blocks if isinstance(block, Image) and block.data]
+    attachments = [_image_attachment(picture) for picture in pictures]
+    if is_plain_text(view) or (pictures and len(pictures) == len(view.blocks)):
+        # One paragraph, or pictures alone (their titles, or the summary, as the text).
+        first = view.blocks[0]
+        text = first.text if isinstance(first, Paragraph) else ""
+        text = text or "\n".join(p.title for p in pictures if p.title.strip()) or view.summary
         return Activity(
             type=ActivityTypes.message,
-            text=escape_message_text(paragraph.text),
+            text=escape_message_text(text),
             text_format=TextFormatTypes.markdown,
+            attachments=attachments or None,
         )
+    card = Attachment(content_type=ADAPTIVE_CARD, content=render_card(view))
     return Activity(
-        type=ActivityTypes.message,
-        summary=view.summary,
-        attachments=[Attachment(content_type=ADAPTIVE_CARD, content=render_card(view))],
+        type=ActivityTypes.message, summary=shown(view.summary), attachments=[card, *attachments]
+    )
+
+
+def _image_attachment(image: Image) -> Attachment:
+    return Attachment(
+        content_type="image/png",
+        content_url="data:image/png;base64," + base64.b64encode(image.data).decode("ascii"),
+        name=image.filename,
     )

@@ -1,12 +1,36 @@
 """Neutral views: what the bot shows, before a renderer turns it into an Adaptive Card, Block Kit
 or plain text. All text here is literal: renderers escape it, so what is shown is what was typed.
+
+The one piece of markup is a `code span`, which the bot's own text uses for commands to copy.
+Text someone typed goes in through ``as_typed``, so that backticks of theirs show as backticks
+and never as code.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+# A backtick someone typed: a word joiner (which shows as nothing) before it. Renderers show it
+# as a backtick and never start or end a code span at it; ``shown`` is the text without marks.
+TYPED_BACKTICK = "\u2060`"
+_BACKTICK = re.compile("\u2060?`")
+# A code span: a backtick, something without backticks or line breaks, a backtick; neither
+# backtick one that someone typed. The group is what is inside.
+CODE_SPAN = re.compile("(?<!\u2060)`([^`\n]+)(?<!\u2060)`")
+
+
+def as_typed(text: str) -> str:
+    """Text someone typed (a title, a story, a name), for a view: it shows exactly as typed,
+    backticks and all, on every platform."""
+    return _BACKTICK.sub(TYPED_BACKTICK, text) if "`" in text else text
+
+
+def shown(text: str) -> str:
+    """View text with its marks taken out, for where no markup applies."""
+    return text.replace(TYPED_BACKTICK, "`")
 
 
 class Tone(StrEnum):
@@ -84,6 +108,12 @@ class Image:
     title: str
     alt: str
     data: bytes = field(repr=False, default=b"")
+
+    @property
+    def filename(self) -> str:
+        """The name the picture goes by as a file: its title, lower-case, in safe characters."""
+        stem = re.sub(r"[^\w-]+", "-", self.title.lower()).strip("-")[:80]
+        return f"{stem or 'chart'}.png"
 
 
 @dataclass(frozen=True, slots=True)

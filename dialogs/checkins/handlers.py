@@ -428,9 +428,55 @@ async def answer(turn: Turn, command: Command) -> Sequence[Reply]:
 
 async def skip(turn: Turn, command: Command) -> Sequence[Reply]:
     framework, cycle, participant, number = await _answerable(turn, command)
-    if not await _save(turn, cycle, participant, number, rating=None, texts={}, skipped=True):
+    # What is on the card pressed (a rating picked, a reflection written) is kept.
+    values = {item.name: item.value for item in turn.message.form}
+    rating = _rating_from(framework, values.get("rating"))
+    return await _skip_question(
+        turn,
+        framework,
+        cycle,
+        participant,
+        number,
+        rating=rating,
+        texts=_texts_from(framework, values),
+    )
+
+
+async def _skip_question(
+    turn: Turn,
+    framework: Framework,
+    cycle: Cycle,
+    participant: Participant,
+    number: int,
+    *,
+    rating: int | None,
+    texts: dict[str, str],
+) -> Sequence[Reply]:
+    """Skip question ``number`` without losing what was given of it: a rating or reflections
+    given with the skip are saved, an answer saved before is kept; only a question with no
+    answer at all is marked skipped. A double-clicked Skip saves once and answers once."""
+    if rating is not None or texts:
+        changed = await _save(
+            turn, cycle, participant, number, rating=rating, texts=texts, skipped=False
+        )
+        note = f"Saved question {number}; skipped the rest of it."
+    elif await _has_answer(turn, cycle, number):
+        changed, note = True, f"Kept your answer to question {number}."
+    else:
+        changed = await _save(turn, cycle, participant, number, rating=None, texts={}, skipped=True)
+        note = f"Skipped question {number}."
+    if not changed and turn.message.is_button:
         return ()
-    return await _after_save(turn, framework, cycle, participant, f"Skipped question {number}.")
+    return await _after_save(turn, framework, cycle, participant, note)
+
+
+async def _has_answer(turn: Turn, cycle: Cycle, number: int) -> bool:
+    """Whether the member's saved answer to ``number`` says something (never known for an
+    anonymous cycle: nothing links an answer to them)."""
+    if cycle.anonymous:
+        return False
+    saved = await turn.uow.checkins.named_response(cycle.id, turn.member.id, number)
+    return saved is not None and (saved.rating is not None or bool(saved.texts))
 
 
 async def _after_save(
@@ -485,24 +531,25 @@ async def typed(turn: Turn, state: Any) -> Sequence[Reply] | None:
     draft: dict[str, Any] = data.get("draft", {})
     if word in {"later", "stop", "cancel"}:
         if draft:
-            await _save(
-                turn,
-                cycle,
-                participant,
-                number,
-                rating=draft.get("rating"),
-                texts=draft.get("texts", {}),
-                skipped=False,
-            )
+            await _save_draft(turn, cycle, participant, number, draft)
         await turn.uow.dialog_states.clear(turn.member.id)
         return (
             text_reply(
                 "OK. Your answers so far are saved; type `checkin` when you're ready to carry on."
             ),
         )
+    if word == "skip" and state.step != "rating":
+        # On a reflection prompt the rating has been given: "skip" skips the rest of the
+        # question and keeps it (anonymous pieces are saved already, each on its own).
+        if not cycle.anonymous:
+            await _save_draft(turn, cycle, participant, number, draft)
+        return await _after_save(
+            turn, framework, cycle, participant, f"Saved question {number}; skipped the rest of it."
+        )
     if word == "skip":
-        await _save(turn, cycle, participant, number, rating=None, texts={}, skipped=True)
-        return await _after_save(turn, framework, cycle, participant, f"Skipped question {number}.")
+        return await _skip_question(
+            turn, framework, cycle, participant, number, rating=None, texts={}
+        )
     prompts = list(framework.prompts)
     piece: dict[str, Any]
     if state.step == "rating":
@@ -561,21 +608,28 @@ async def typed(turn: Turn, state: Any) -> Sequence[Reply] | None:
         now=turn.now,
     )
     if step == "done":
-        await _save(
-            turn,
-            cycle,
-            participant,
-            number,
-            rating=draft.get("rating"),
-            texts=draft.get("texts", {}),
-            skipped=False,
-        )
+        await _save_draft(turn, cycle, participant, number, draft)
         return await _after_save(turn, framework, cycle, participant, f"Saved question {number}.")
     await turn.uow.dialog_states.save(
         turn.member.id, flow=FLOW, step=step, data={**data, "draft": draft}, now=turn.now
     )
     prompt = framework.prompt(step)
     return (Reply(views.prompt_text(prompt.text)),)
+
+
+async def _save_draft(
+    turn: Turn, cycle: Cycle, participant: Participant, number: int, draft: dict[str, Any]
+) -> None:
+    """What was typed of a named answer so far, as the answer."""
+    await _save(
+        turn,
+        cycle,
+        participant,
+        number,
+        rating=draft.get("rating"),
+        texts=draft.get("texts", {}),
+        skipped=False,
+    )
 
 
 def _is_command(text: str) -> bool:

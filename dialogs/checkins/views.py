@@ -123,7 +123,11 @@ def prompt_text(text: str) -> View:
         summary=text,
         blocks=(
             Paragraph(text),
-            Paragraph("Type your answer, `-` for nothing, or `skip`.", Tone.MUTED),
+            Paragraph(
+                "Type your answer, `-` to leave this one empty, or `skip` for the rest of "
+                "this question.",
+                Tone.MUTED,
+            ),
         ),
     )
 

@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dialogs.outbox import Kind, ToConversation, queue
-from dialogs.views import Actions, Button, Heading, Paragraph, Tone, View
+from dialogs.views import Actions, Button, Heading, Paragraph, Tone, View, as_typed
 from storage.models import Area, PracticeRecord
 from storage.repositories import UnitOfWork
 
@@ -29,18 +29,22 @@ def last_week(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime, str]:
 def digest_view(
     area: Area, week_start: datetime, records: Sequence[PracticeRecord], authors: dict[int, str]
 ) -> View:
-    heading = f"New practice in {area.name}: week of {week_start:%d %B %Y}".replace(" 0", " ")
+    heading = f"New practice in {as_typed(area.name)}: week of {week_start:%d %B %Y}".replace(
+        " 0", " "
+    )
     blocks: list = [Heading(heading)]
     for record in records[:MAX_LISTED]:
         author = authors.get(record.author_id or 0, "a former member")
-        blocks.append(Paragraph(f"#{record.id} {record.title} ({record.kind}, {author})"))
+        blocks.append(Paragraph(as_typed(f"#{record.id} {record.title} ({record.kind}, {author})")))
         blocks.append(Actions((Button("Open", f"practice {record.id}"),)))
     if len(records) > MAX_LISTED:
         more = len(records) - MAX_LISTED
         blocks.append(Paragraph(f"and {more} more: `practice recent`", Tone.MUTED))
     blocks.append(Paragraph("Share yours with `practice share`.", Tone.MUTED))
     count = len(records)
-    summary = f"{count} new practice record{'s' if count != 1 else ''} in {area.name} last week"
+    summary = (
+        f"{count} new practice record{'s' if count != 1 else ''} in {as_typed(area.name)} last week"
+    )
     return View(summary=summary, blocks=tuple(blocks))
 
 

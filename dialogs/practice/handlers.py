@@ -27,6 +27,7 @@ from dialogs.views import (
     TextInput,
     Tone,
     View,
+    as_typed,
     text_reply,
 )
 from storage.models import PracticeRecord
@@ -105,7 +106,9 @@ async def form_reply(
     if record is not None and record.source_author:
         when = _when(record.source_at, await turn.zone()) if record.source_at else ""
         blocks.append(
-            Paragraph(f"From {record.source_author}'s message{f' of {when}' if when else ''}.")
+            Paragraph(
+                f"From {as_typed(record.source_author)}'s message{f' of {when}' if when else ''}."
+            )
         )
     area_options = await _area_options(turn)
     chosen_area = next(
@@ -250,7 +253,7 @@ def _new_record(turn: Turn) -> PracticeRecord:
 
 
 def _saved(record: PracticeRecord, *, verb: str) -> Reply:
-    text = f"{verb} practice #{record.id}: {record.title}."
+    text = f"{verb} practice #{record.id}: {as_typed(record.title)}."
     return Reply(
         View(
             summary=text,
@@ -450,7 +453,7 @@ async def _byline(turn: Turn, records: Sequence[PracticeRecord]) -> dict[int, st
             areas.get(record.area_id or 0, "whole partnership"),
             record.kind,
         ]
-        lines[record.id] = " · ".join(parts)
+        lines[record.id] = as_typed(" · ".join(parts))
     return lines
 
 
@@ -460,12 +463,12 @@ async def _listing(
     bylines = await _byline(turn, records)
     blocks: list = [Heading(heading)]
     for record in records:
-        blocks.append(Paragraph(f"#{record.id} {record.title}", Tone.STRONG))
+        blocks.append(Paragraph(f"#{record.id} {as_typed(record.title)}", Tone.STRONG))
         if snippets.get(record.id):
-            blocks.append(Paragraph(snippets[record.id]))
+            blocks.append(Paragraph(as_typed(snippets[record.id])))
         blocks.append(Paragraph(bylines[record.id], Tone.MUTED))
         blocks.append(Actions((Button("Open", f"practice {record.id}"),)))
-    summary = f"{heading}: " + "; ".join(f"#{r.id} {r.title}" for r in records)
+    summary = f"{heading}: " + "; ".join(f"#{r.id} {as_typed(r.title)}" for r in records)
     return Reply(View(summary=summary, blocks=tuple(blocks)))
 
 
@@ -595,12 +598,13 @@ async def show(turn: Turn, command: Command) -> Sequence[Reply]:
         )
     if record.status != PUBLISHED:
         facts.append(("Status", record.status))
-    blocks: list = [Heading(f"#{record.id} {record.title}")]
+    # Everything but the labels is what members typed (names, titles, the story) or plain.
+    blocks: list = [Heading(f"#{record.id} {as_typed(record.title)}")]
     if record.body:
-        blocks.append(Paragraph(record.body))
-    blocks.append(Facts(tuple(facts)))
+        blocks.append(Paragraph(as_typed(record.body)))
+    blocks.append(Facts(tuple((label, as_typed(value)) for label, value in facts)))
     if record.links:
-        blocks.append(BulletList(tuple(record.links)))
+        blocks.append(BulletList(tuple(as_typed(link) for link in record.links)))
     buttons = [Button(f"Link {n}", "", url=link) for n, link in enumerate(record.links, 1)]
     if record.source_url:
         buttons.append(Button("Original message", "", url=record.source_url))
@@ -611,7 +615,7 @@ async def show(turn: Turn, command: Command) -> Sequence[Reply]:
         ]
     if buttons:
         blocks.append(Actions(tuple(buttons)))
-    summary = f"#{record.id} {record.title} ({record.kind}, {facts[3][1]})"
+    summary = as_typed(f"#{record.id} {record.title} ({record.kind}, {facts[3][1]})")
     return (Reply(View(summary=summary, blocks=tuple(blocks))),)
 
 

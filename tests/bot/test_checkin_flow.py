@@ -5,6 +5,8 @@ follows up and downloads the report from the link the bot gives."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 from collections.abc import AsyncIterator
@@ -12,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import PIL.Image
 import pytest
 from sqlalchemy import select
 
@@ -273,3 +276,42 @@ async def test_a_teams_check_in_from_start_to_report(teams, connector, store):
     assert status_code == 200
     assert disposition == 'attachment; filename="qi-3.2-checkin-1.csv"'
     assert WELL in body and "Jane Doe" in body
+
+
+async def test_a_teams_chart_comes_as_an_inline_png_attachment_beside_the_card(teams, connector):
+    teams, _ = teams
+    await teams.say("area add Marr")
+    await teams.say("me area Marr")
+    await teams.say(f"checkin start qi-3.2 questions=1,3 closes={closes()}")
+    for text in ("checkin", "5", WELL, EVIDENCE, "-"):
+        before = len(connector.sent)
+        await teams.say(text)
+        await until(lambda before=before: len(connector.sent) > before)
+
+    await teams.say("checkin report format=png")
+
+    def with_picture() -> Any:
+        for sent in connector.sent:
+            for attachment in sent.activity.get("attachments") or ():
+                if attachment.get("contentType") == "image/png":
+                    return sent, attachment
+        return None
+
+    # Drawing the chart takes a while on a busy machine: wait longer than for a text reply.
+    sent, picture = await until(with_picture, within=30)
+    assert picture["name"] == "qi-3-2-partnership-working-ratings-by-area-and-question.png"
+    prefix = "data:image/png;base64,"
+    assert picture["contentUrl"].startswith(prefix)
+    data = base64.b64decode(picture["contentUrl"].removeprefix(prefix), validate=True)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    with PIL.Image.open(io.BytesIO(data)) as image:
+        image.load()
+        assert image.format == "PNG" and image.width > 300 and image.height > 200
+        # A drawn chart: many colours (bars, text, grid), not a blank or one-colour image.
+        assert len(image.convert("RGB").getcolors(maxcolors=1 << 16) or ()) > 10
+    # The card beside it says what it is and offers the download; no data URI inside it.
+    assert sent.card is not None and "data:" not in json.dumps(sent.card)
+    texts = " ".join(sent.card_texts)
+    assert "QI 3.2 Partnership working: ratings by area and question" in texts
+    assert "qi-3.2-checkin-1.png is ready" in texts
+    assert [title for title, _ in sent.buttons] == ["Download PNG"]

@@ -6,13 +6,16 @@ is shown exactly as typed."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from storage.models import PracticeRecord
+from bot.slack_blocks import ZWSP
+from storage.models import Meeting, PracticeRecord
 from tests.bot.fake_slack import TEAM_ID, FakeSlack
 from tests.bot.test_forms import slack_state
 from tests.bot.test_slack import ADMIN, button_press, slash
@@ -233,3 +236,82 @@ async def test_a_form_button_in_a_card_opens_the_modal(slack, fake_slack):
     [opened] = await fake_slack.wait_for("views.open")
     assert opened.body["trigger_id"] == "trigger-r1"
     assert opened.body["view"]["title"]["text"] == "Share practice"
+
+
+# A backtick that is not fenced by zero-width spaces on both sides could open or close code.
+_BARE_BACKTICK = re.compile(f"(?<!{ZWSP})`|`(?!{ZWSP})")
+
+
+async def test_backticks_typed_into_a_record_show_as_backticks_not_code(slack, fake_slack, store):
+    title = "Use `practice recent` daily"
+    body = "Type `checkin` in the chat, then ``skip`` or `later`."
+    await slack.command(slash(fake_slack, "practice share", response="r1"))
+    [opened] = await fake_slack.wait_for("views.open")
+    await slack.interaction(submission(opened.body["view"], {"title": title, "text": body}))
+    [posted] = await fake_slack.wait_for("chat.postEphemeral")
+    assert visible(posted.body["text"]) == f"Shared practice #1: {title}."
+    [record] = await saved(store)
+    assert (record.title, record.body) == (title, body)  # kept as typed, no marks
+
+    await slack.command(slash(fake_slack, "practice 1", response="r2"))
+
+    [*_, shown] = await fake_slack.wait_for("response/r2")
+    header, story, *_ = shown.blocks
+    assert header["text"]["text"] == f"#1 {title}"  # plain_text keeps every backtick
+    text = story["text"]["text"]
+    assert visible(text) == body and not _BARE_BACKTICK.search(text), text
+    assert "\u2060" not in json.dumps(shown.body)  # the core's mark never reaches Slack
+
+    # In search results too; the bot's own hints keep their commands as code.
+    await slack.command(slash(fake_slack, "practice search recent", response="r3"))
+    [*_, found] = await fake_slack.wait_for("response/r3")
+    titles = [t for t in found.texts() if "practice recent" in t]
+    assert titles and all(not _BARE_BACKTICK.search(t) for t in titles), found.texts()
+    assert visible(titles[0]).endswith(f"#1 {title}"), titles
+
+
+async def add_meetings(store) -> tuple[int, int]:
+    """A forum that started an hour ago (on now) and one next week, as the meetings flow
+    leaves them; returns their ids."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    async with store.unit() as uow:
+        rows = [
+            Meeting(
+                title=title,
+                starts_at=start,
+                ends_at=start + timedelta(hours=2),
+                timezone="Europe/London",
+                created_at=now - timedelta(days=7),
+            )
+            for title, start in (
+                ("Marr forum", now - timedelta(hours=1)),
+                ("Next forum", now + timedelta(days=7)),
+            )
+        ]
+        uow.session.add_all(rows)
+        await uow.session.flush()
+        return rows[0].id, rows[1].id
+
+
+async def test_the_forum_meeting_chosen_in_the_modal_is_saved_and_shown(slack, fake_slack, store):
+    on_now, upcoming = await add_meetings(store)
+    await slack.command(slash(fake_slack, "practice share", response="r1"))
+    [opened] = await fake_slack.wait_for("views.open")
+    modal = opened.body["view"]
+    (field,) = [b for b in modal["blocks"] if b.get("block_id") == "in:meeting"]
+    offered = [option["value"] for option in field["element"]["options"]]
+    # Meetings that have started are offered (not one still to come); the one on now is chosen.
+    assert offered == ["none", str(on_now)] and str(upcoming) not in offered
+    assert field["element"]["initial_option"]["value"] == str(on_now)
+    assert field["element"]["options"][1]["text"]["text"].startswith("Marr forum, ")
+
+    typed = {"title": "Family cooking nights", "text": "Parents came.", "meeting": str(on_now)}
+    assert await slack.interaction(submission(modal, typed)) == (200, "")
+    await fake_slack.wait_for("chat.postEphemeral")
+    [record] = await saved(store)
+    assert record.meeting_id == on_now
+
+    await slack.command(slash(fake_slack, "practice 1", response="r2"))
+    [*_, shown] = await fake_slack.wait_for("response/r2")
+    facts = [f["text"] for b in shown.blocks for f in b.get("fields", ())]
+    assert "*At*\nMarr forum, " in "|".join(facts), facts

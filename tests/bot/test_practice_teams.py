@@ -5,6 +5,7 @@ form on it in a task module; what a member typed is shown as typed."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from storage.models import PracticeRecord
 from tests.bot.fake_connector import FakeConnector
 from tests.bot.test_forms import teams_submit
+from tests.bot.test_practice_slack import add_meetings
 from tests.bot.test_teams import JANE, Teams
 
 LINK = (
@@ -196,3 +198,57 @@ async def test_what_was_typed_is_shown_as_typed_in_the_card(teams, connector):
         r"\#1 \*\*bold\*\* \[click\](https://evil.example) <at>Ann</at> # heading"
     )
     assert r"\- item" in shown.card_texts[1] and r"\> quote" in shown.card_texts[1]
+
+
+async def test_backticks_typed_into_a_record_show_as_backticks_not_code(teams, connector):
+    title = "Use `practice recent` daily"
+    body = "Type `checkin` in the chat, then `skip`."
+    await teams.say("practice share")
+    [sent] = connector.cards()
+    submit = teams_submit(sent.card, "Share", {"title": title, "text": body})
+    await teams.post(teams.activity("message", value=submit, replyToId="bot-activity-1"))
+    assert connector.cards()[-1].card_texts == [
+        r"Shared practice #1: Use \`practice recent\` daily."
+    ]
+
+    await teams.say("practice 1")
+
+    shown = connector.cards()[-1]
+    # Escaped backticks: Adaptive Card markdown shows them as backticks, never as code.
+    assert shown.card_texts[:2] == [
+        r"\#1 Use \`practice recent\` daily",
+        r"Type \`checkin\` in the chat, then \`skip\`.",
+    ]
+    assert shown.activity["summary"].startswith(f"#1 {title} (idea, ")
+    assert "\u2060" not in json.dumps(shown.activity)  # the core's mark never reaches Teams
+
+    # The bot's own hints keep their code: a search with no match suggests a command.
+    await teams.say("practice search zebra")
+    assert any(
+        "`practice tags`" in text for text in connector.cards()[-1].card_texts + connector.texts()
+    )
+
+
+async def test_the_forum_meeting_chosen_on_the_card_is_saved_and_shown(teams, connector, store):
+    on_now, upcoming = await add_meetings(store)
+    await teams.say("practice share")
+    [sent] = connector.cards()
+    (field,) = [e for e in sent.card["body"] if e.get("id") == "meeting"]
+    offered = [choice["value"] for choice in field["choices"]]
+    assert offered == ["none", str(on_now)] and str(upcoming) not in offered
+    assert field["value"] == str(on_now)
+
+    typed = {"title": "Family cooking nights", "text": "Parents came.", "meeting": str(on_now)}
+    submit = teams_submit(sent.card, "Share", typed)
+    await teams.post(teams.activity("message", value=submit, replyToId="bot-activity-1"))
+    assert connector.cards()[-1].card_texts == ["Shared practice #1: Family cooking nights."]
+    [record] = await saved(store)
+    assert record.meeting_id == on_now
+
+    await teams.say("practice 1")
+    facts = [
+        (f["title"], f["value"])
+        for e in connector.cards()[-1].card["body"]
+        for f in e.get("facts", ())
+    ]
+    assert any(title == "At" and value.startswith("Marr forum, ") for title, value in facts)

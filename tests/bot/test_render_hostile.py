@@ -11,11 +11,22 @@ import re
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bot.slack_blocks import render_blocks, render_fallback
+from bot.render_text import render_text
+from bot.slack_blocks import ZWSP, render_blocks, render_fallback
 from bot.teams_cards import MAX_CARD_BYTES, card_size, escape_card_text, render_card
 from dialogs.core import usage_reply
 from dialogs.parser import UsageError, parse
-from dialogs.views import Actions, BulletList, Button, Facts, Heading, Paragraph, Tone, View
+from dialogs.views import (
+    Actions,
+    BulletList,
+    Button,
+    Facts,
+    Heading,
+    Paragraph,
+    Tone,
+    View,
+    as_typed,
+)
 
 NASTY = [
     "<!channel>",
@@ -134,3 +145,33 @@ def test_a_huge_card_is_cut_to_fit_and_says_so():
     assert card_size(card) <= MAX_CARD_BYTES
     assert card["body"][-1]["text"].endswith("more not shown)")
     assert len(json.dumps(card)) < 28_000
+
+
+# A backtick with an even number of backslashes before it is markdown's, not text.
+_UNESCAPED_BACKTICK = re.compile(r"(?<!\\)(?:\\\\)*`")
+_UNFENCED_BACKTICK = re.compile(f"(?<!{ZWSP})`|`(?!{ZWSP})")
+
+
+@given(member_text)
+@example("`like this`")
+@example("Use `practice recent` and \\`x\\`")
+@example("\u2060`joined\u2060` https://example.org/x`y")
+def test_backticks_someone_typed_never_make_code_on_either_platform(text):
+    typed = as_typed(text)
+    views_of_it = [
+        View(typed, (Heading(typed), Paragraph(typed), Facts((("Title", typed),)))),
+        View(typed, (BulletList((typed,)), Paragraph(f"#1 {typed}", Tone.MUTED))),
+    ]
+    # (A word joiner typed before a backtick is the mark itself, and shows as nothing anyway.)
+    assert render_text(View("s", (Paragraph(typed),))) == text.replace("\u2060`", "`")
+    for view in views_of_it:
+        for mrkdwn in [*mrkdwn_texts(render_blocks(view)), render_fallback(view)]:
+            # (A text cut to Slack's limit may end on a lone backtick: nothing closes it.)
+            assert not _UNFENCED_BACKTICK.search(re.sub("`?…$", "", mrkdwn)), mrkdwn
+            assert "\u2060`" not in mrkdwn
+        for element in render_card(view)["body"]:
+            for shown_text in [element.get("text", "")] + [
+                f["value"] for f in element.get("facts", ())
+            ]:
+                assert not _UNESCAPED_BACKTICK.search(shown_text), shown_text
+                assert "\u2060`" not in shown_text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import re
 
 import pytest
@@ -240,22 +241,37 @@ def test_a_text_input_has_its_label_limits_placeholder_and_value():
     }
 
 
-def test_an_image_is_a_data_uri_with_alt_text_under_its_escaped_title():
-    view = View("Chart", (Image("Ratings *by area*", "Bar chart of ratings", PNG),))
+def test_a_chart_is_an_image_attachment_of_the_message_and_its_card_keeps_the_title():
+    view = View(
+        "Chart",
+        (
+            Image("Ratings *by area*", "Bar chart of ratings", PNG),
+            Paragraph("chart.png is ready."),
+        ),
+    )
 
-    title, image = render_card(view)["body"]
+    card, picture = render_activity(view).attachments
 
-    assert title == {
-        "type": "TextBlock",
-        "text": r"Ratings \*by area\*",
-        "wrap": True,
-        "weight": "Bolder",
-    }
-    assert image["type"] == "Image"
-    assert image["altText"] == "Bar chart of ratings"
+    assert card.content_type == ADAPTIVE_CARD
+    assert card.content["body"] == [
+        {"type": "TextBlock", "text": r"Ratings \*by area\*", "wrap": True, "weight": "Bolder"},
+        {"type": "TextBlock", "text": "chart.png is ready.", "wrap": True},
+    ]
+    # No data URI inside the card: Teams clients do not reliably show one there.
+    assert "data:" not in json.dumps(card.content)
+    assert picture.content_type == "image/png"
+    assert picture.name == "ratings-by-area.png"
     prefix = "data:image/png;base64,"
-    assert image["url"].startswith(prefix)
-    assert base64.b64decode(image["url"].removeprefix(prefix)) == PNG
+    assert picture.content_url.startswith(prefix)
+    assert base64.b64decode(picture.content_url.removeprefix(prefix)) == PNG
+
+
+def test_a_chart_alone_is_a_text_message_with_the_image_attached():
+    activity = render_activity(View("Chart", (Image("Ratings by area", "Bar chart", PNG),)))
+
+    assert activity.text == "Ratings by area"
+    (picture,) = activity.attachments
+    assert (picture.content_type, picture.name) == ("image/png", "ratings-by-area.png")
 
 
 def test_a_link_button_opens_its_url_beside_submit_buttons():
@@ -285,11 +301,7 @@ def test_a_link_button_opens_its_url_beside_submit_buttons():
 
 
 def test_a_view_with_inputs_is_always_a_card():
-    for block in (
-        ChoiceInput("rating", "Rating", SCALE),
-        TextInput("notes", "Notes"),
-        Image("Chart", "chart", PNG),
-    ):
+    for block in (ChoiceInput("rating", "Rating", SCALE), TextInput("notes", "Notes")):
         activity = render_activity(View("Check-in", (Paragraph("Question 1"), block)))
         assert activity.attachments, block
         activity = render_activity(View("Check-in", (block,)))

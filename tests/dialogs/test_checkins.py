@@ -11,7 +11,7 @@ from dialogs.core import Partnerbot
 from dialogs.turn import Partnership
 from dialogs.views import Actions, ChoiceInput, TextInput
 from storage.models import AnonymousResponse, Base, Cycle, OutboxMessage, Response
-from tests.dialogs.conversation import channel, person, replies_to, say
+from tests.dialogs.conversation import channel, person, replies_to, say, verify_dialog
 
 ANN, BOB, CAT = person("Ann"), person("Bob"), person("Cat")
 WELL = "Joint planning has started as part of reimagining the LLCPs."
@@ -138,6 +138,58 @@ async def test_a_member_answers_one_question_at_a_time_by_card_and_by_typing(cor
         "checkin:1:member:1:nudge:7d",
         "checkin:1:member:3:nudge:7d",
     ]
+
+
+async def saved_answer(store, member_id: int, question: int) -> tuple | None:
+    async with store.unit() as uow:
+        row = await uow.checkins.named_response(1, member_id, question)
+        return None if row is None else (row.rating, row.texts, row.skipped)
+
+
+async def test_skip_on_a_reflection_prompt_keeps_the_rating_and_what_was_written(core, store):
+    await say(core, ANN, "checkin start qi-3.2 questions=1,3,4 closes=2026-03-31")
+    await verify_dialog(
+        core,
+        [
+            (BOB, "checkin", "QUESTION 1 OF 3"),
+            (BOB, "5", "What is working well?"),
+            (BOB, WELL, "How do you know?"),
+            # "skip" on a prompt skips the rest of this question, not what was given of it.
+            (BOB, "skip", "Saved question 1; skipped the rest of it."),
+        ],
+    )
+    assert await saved_answer(store, 2, 1) == (5, {"working_well": WELL}, False)
+    await verify_dialog(
+        core,
+        [
+            (BOB, "good", "What is working well?"),
+            (BOB, "skip", "Saved question 3; skipped the rest of it."),
+            # On the rating, with nothing given yet, "skip" skips the whole question.
+            (BOB, "skip", "Skipped question 4."),
+        ],
+    )
+    assert await saved_answer(store, 2, 3) == (4, {}, False)
+    assert await saved_answer(store, 2, 4) == (None, {}, True)
+
+
+async def test_skip_keeps_an_earlier_answer_and_what_is_on_the_card(core, store):
+    await say(core, ANN, "checkin start qi-3.2 questions=1,3 closes=2026-03-31")
+    await say(core, BOB, "checkin answer 1 1", form={"rating": "5", "working_well": WELL})
+    # Changing question 1, then skipping it on the rating, leaves the answer as it was.
+    await say(core, BOB, "checkin edit 1 1")
+    assert "Kept your answer to question 1." in await say(core, BOB, "skip")
+    assert await saved_answer(store, 2, 1) == (5, {"working_well": WELL}, False)
+    assert "Kept your answer to question 1." in await say(
+        core, BOB, "checkin skip 1 1", form={"rating": "", "working_well": ""}
+    )
+    assert await saved_answer(store, 2, 1) == (5, {"working_well": WELL}, False)
+    # A rating picked on the card and then Skip pressed: the rating is kept, once.
+    form = {"rating": "2", "working_well": "", "evidence": "", "priorities": ""}
+    assert "Saved question 3; skipped the rest of it." in await say(
+        core, BOB, "checkin skip 1 3", form=form
+    )
+    assert await replies_to(core, BOB, "checkin skip 1 3", form=form) == ()  # double click
+    assert await saved_answer(store, 2, 3) == (2, {}, False)
 
 
 async def test_answers_are_private_and_checked(core, store):
@@ -323,6 +375,14 @@ async def test_typed_anonymous_answers_are_saved_piece_by_piece_and_linked_to_no
         assert (participant.answered, participant.status) == ([1], "started")
     # The rating may not be given twice: nothing says which rows were his.
     assert "CAN'T BE CHANGED" in (await say(core, BOB, "checkin edit 1 1")).upper()
+    # "skip" on a prompt of question 3 keeps its rating, already saved on its own.
+    assert "What is working well?" in await say(core, BOB, "4")
+    assert "Saved question 3; skipped the rest of it." in await say(core, BOB, "skip")
+    async with store.unit() as uow:
+        rows = (await uow.session.scalars(select(AnonymousResponse))).all()
+        assert [(r.rating, r.skipped) for r in rows if r.question == 3] == [(4, False)]
+        participant = await uow.checkins.participant(1, 2)
+        assert (sorted(participant.answered), participant.status) == ([1, 3], "done")
     assert await count(store, Response) == 0
 
 
