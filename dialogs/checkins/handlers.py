@@ -482,8 +482,16 @@ async def _has_answer(turn: Turn, cycle: Cycle, number: int) -> bool:
 async def _after_save(
     turn: Turn, framework: Framework, cycle: Cycle, participant: Participant, note: str
 ) -> Sequence[Reply]:
+    """What was saved and the next question, in one message (one send, one notification)."""
     view = await _current_view(turn, framework, cycle, participant)
-    return (text_reply(note, tone=Tone.GOOD), Reply(view))
+    return (
+        Reply(
+            View(
+                summary=f"{note} {view.summary}",
+                blocks=(Paragraph(note, Tone.GOOD), *view.blocks),
+            )
+        ),
+    )
 
 
 async def edit(turn: Turn, command: Command) -> Sequence[Reply]:
