@@ -97,6 +97,9 @@ async def test_teams_messages_it_sends_share_the_replies_connection(
         reply = connector.sent[-1]
         async with store.unit() as uow:
             ann = await uow.members.identity(Platform.TEAMS, TENANT, ANN["id"])
+        # A unit of its own that starts by writing: on SQLite a read transaction that then
+        # writes fails at once ("database is locked") if the app's dispatcher wrote meanwhile.
+        async with store.unit() as uow:
             now = datetime.now(UTC)
             text = "The Marr forum moves to Room 2"
             await queue(

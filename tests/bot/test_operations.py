@@ -168,7 +168,7 @@ async def test_sends_429s_and_the_outbox_backlog_are_counted(
     store = Store(create_engine(database_url))
     try:
         now = datetime.now(UTC)
-        member_ids = await members_with_dms(store, 3)
+        member_ids = await members_with_dms(store, fake_slack, 3, workspaces=1)
         async with store.unit() as uow:
             for member_id in member_ids:
                 await queue(
