@@ -47,17 +47,21 @@ def trust_login(login: FakeLogin, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def bot(
-    login: FakeLogin, trust_login: None, make_settings, serve_app, connector: FakeConnector
-) -> AsyncIterator[Teams]:
-    """The app in production with Teams credentials, its sign-in endpoints pointed at the fake."""
-    settings = make_settings(
+def production(login: FakeLogin, trust_login: None, make_settings):
+    """Production settings with Teams credentials, the sign-in endpoints pointed at the fake."""
+    return make_settings(
         env="production",
         teams_app_id=APP_ID,
         teams_app_password=PASSWORD,
         teams_openid_metadata_url=login.metadata_url,
         teams_login_url=login.login_url,
     )
+
+
+@pytest.fixture
+async def bot(production, serve_app, connector: FakeConnector) -> AsyncIterator[Teams]:
+    """The app in production with Teams credentials, its sign-in endpoints pointed at the fake."""
+    settings = production
     base = await serve_app(settings)
     async with aiohttp.ClientSession() as session:
         yield Teams(session, base, connector)
@@ -258,17 +262,11 @@ async def test_a_token_that_passed_speaks_for_its_own_service_url_only(
 
 
 async def test_a_remembered_token_is_checked_again_once_it_expires(
-    login: FakeLogin, trust_login: None, make_settings, connector: FakeConnector
+    login: FakeLogin, production, connector: FakeConnector
 ):
     from bot.teams import ReusedClients, create_adapter, parse_activity
 
-    settings = make_settings(
-        env="production",
-        teams_app_id=APP_ID,
-        teams_app_password=PASSWORD,
-        teams_openid_metadata_url=login.metadata_url,
-        teams_login_url=login.login_url,
-    )
+    settings = production
     now = [0.0]
     inner = create_adapter(settings).bot_framework_authentication._inner  # the SDK's own
     clients = ReusedClients(inner, clock=lambda: now[0])
