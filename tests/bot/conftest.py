@@ -21,19 +21,25 @@ async def connector() -> AsyncIterator[FakeConnector]:
     await fake.close()
 
 
+def slack_settings(make_settings: Callable[..., Any], fake_slack: FakeSlack, **extra: Any) -> Any:
+    """Production with Slack only, against ``fake_slack``, ADMIN its coordinator."""
+    return make_settings(
+        env="production",
+        admins=ADMIN,
+        slack_signing_secret=SECRET,
+        slack_bot_token=TOKEN,
+        slack_api_url=fake_slack.api_url,
+        **extra,
+    )
+
+
 @pytest.fixture
 async def slack(
     fake_slack: FakeSlack, make_settings: Callable[..., Any], serve_app: Callable[..., Any]
 ) -> SlackSender:
     """The app in production with Slack only (``fake_slack`` is the module's own), ADMIN its
     coordinator; returns the signed-request sender."""
-    settings = make_settings(
-        env="production",
-        admins=ADMIN,
-        slack_signing_secret=SECRET,
-        slack_bot_token=TOKEN,
-        slack_api_url=fake_slack.api_url,
-    )
+    settings = slack_settings(make_settings, fake_slack)
     return SlackSender(await serve_app(settings) + "/slack/events")
 
 
@@ -43,13 +49,6 @@ async def slack_app(
 ) -> tuple[SlackSender, str]:
     """The app in production with Slack only (``fake_slack`` is the module's own), delivering
     queued messages every 0.1 s; returns the signed-request sender and the app's base URL."""
-    settings = make_settings(
-        env="production",
-        admins=ADMIN,
-        slack_signing_secret=SECRET,
-        slack_bot_token=TOKEN,
-        slack_api_url=fake_slack.api_url,
-        dispatch_interval="0.1",
-    )
+    settings = slack_settings(make_settings, fake_slack, dispatch_interval="0.1")
     base = await serve_app(settings)
     return SlackSender(base + "/slack/events"), base

@@ -18,8 +18,9 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from storage.models import MeetingAttendance, MeetingRsvp
+from tests.bot.conftest import slack_settings
 from tests.bot.fake_connector import FakeConnector
-from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack, SlackSender
+from tests.bot.fake_slack import FakeSlack, SlackSender
 from tests.bot.flows import posted_to, until
 from tests.bot.test_forms import teams_submit
 from tests.bot.test_slack import ADMIN, button_press, slash
@@ -141,14 +142,7 @@ async def test_at_the_start_a_slack_member_checks_in_with_the_button_in_their_dm
     fake_slack, make_settings, serve_app, store
 ):
     clock = HeldClock()
-    settings = make_settings(
-        env="production",
-        admins=ADMIN,
-        slack_signing_secret=SECRET,
-        slack_bot_token=TOKEN,
-        slack_api_url=fake_slack.api_url,
-        dispatch_interval="0.1",
-    )
+    settings = slack_settings(make_settings, fake_slack, dispatch_interval="0.1")
     slack = SlackSender(await serve_app(settings, clock=clock) + "/slack/events")
     start, day, at = starting_a_little_ago()
     clock.held = start - timedelta(days=1)
