@@ -720,8 +720,11 @@ def bolt_can_read(body: Any, *, depth: int = 0) -> bool:
     authorizations = body.get("authorizations") or []
     if authorizations and not bolt_can_read(authorizations[0], depth=depth + 1):
         return False
+    # A block action's id is what bolt matches a listener on: one without it is a KeyError.
+    missing = "" if body.get("type") != "block_actions" else None
     if any(
-        not isinstance(action.get("action_id", ""), str) for action in body.get("actions") or []
+        not isinstance(action.get("action_id", missing), str)
+        for action in body.get("actions") or []
     ):
         return False
     for key in ("event", "view"):

@@ -349,6 +349,7 @@ async def test_a_signed_body_bolt_cannot_read_is_400(slack_app, fake_slack, erro
         '{"type": "event_callback", "event": null}',
         "[1]",
         '{"type": "block_actions", "actions": []}',  # found by the interaction property
+        '{"type": "block_actions", "actions": [{"value": "x"}]}',  # and no action_id, too
     ):
         status, text = await slack.post(body, content_type="application/json")
         assert (status, text) == (400, "not a Slack payload")
