@@ -17,7 +17,8 @@ import re
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,9 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
+from slack_bolt.request.payload_utils import to_action, to_command, to_event
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -70,12 +74,14 @@ SAVE_SHORTCUT = "save_to_practice"
 FORM_CALLBACK = "partnerbot_form"
 # Turns after their acks running at once; the rest wait their turn (in order).
 WORK_AT_ONCE = 16
+# Web API clients kept, one per workspace token.
+MAX_CLIENTS = 256
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 
 
 def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> None:
     edge = SlackEdge(core)
-    bolt = create_bolt_app(settings, core, edge=edge)
+    bolt = create_bolt_app(settings, core, edge=edge, verified_before=True)
     verifier = SignatureVerifier(settings.slack_signing_secret)
 
     async def events(request: web.Request) -> web.Response:
@@ -118,8 +124,15 @@ def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> N
 
 
 def create_bolt_app(
-    settings: Settings, core: Partnerbot, *, edge: SlackEdge | None = None
+    settings: Settings,
+    core: Partnerbot,
+    *,
+    edge: SlackEdge | None = None,
+    verified_before: bool = False,
 ) -> AsyncApp:
+    """The bolt app and its listeners. ``verified_before``: every request reaches it only
+    after its signature and timestamp were checked (``setup_slack``, with the same verifier
+    bolt uses), so bolt need not check them again."""
     missing = settings.slack_missing()
     if missing:
         raise SettingsError("Slack needs these variables set: " + ", ".join(missing))
@@ -145,6 +158,7 @@ def create_bolt_app(
         signing_secret=settings.slack_signing_secret,
         client=client,
         process_before_response=True,
+        request_verification_enabled=not verified_before,
         **oauth,
     )
     if settings.slack_oauth:
@@ -152,6 +166,7 @@ def create_bolt_app(
         # on our installation store).
         bolt.enable_token_revocation_listeners()
     edge = edge or SlackEdge(core)
+    edge.use_client(client)
     bolt.command(settings.slack_command)(edge.ack_command)
     bolt.event("app_mention")(edge.ack_mention)
     bolt.event("message")(edge.ack_message)
@@ -210,6 +225,32 @@ def _name_of(user: Mapping[str, Any]) -> str:
     return ""
 
 
+@dataclass(frozen=True, slots=True)
+class Acked:
+    """A payload acked and not yet worked on, as small as it can be held: its raw body (parsed
+    again when its turn comes) and the few strings of bolt's context the work reads. A burst of
+    thousands waits as strings, not as bolt's request, context, per-request Web API client and
+    a suspended listener each (most of a busy server's memory, and what its full garbage
+    collections had to walk; docs/benchmarks.md)."""
+
+    kind: str
+    raw_body: str
+    content_type: str | None
+    team_id: str | None
+    bot_token: str | None
+    bot_user_id: str | None
+
+
+class WorkContext:
+    """What the listeners read of bolt's context, for work run after its ack."""
+
+    __slots__ = ("bot_user_id", "team_id")
+
+    def __init__(self, team_id: str | None, bot_user_id: str | None) -> None:
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+
+
 class SlackEdge:
     """The listeners. Each turns one Slack payload into an IncomingMessage and sends the replies
     back the way that payload allows: response_url, a thread, an ephemeral message or the DM."""
@@ -218,97 +259,142 @@ class SlackEdge:
         self._core = core
         self._names = UserNames()
         self._responses = ResponseSession()
-        self._work: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(WORK_AT_ONCE)
+        self._queue: asyncio.Queue[Acked] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._template: AsyncWebClient | None = None
+        self._clients: OrderedDict[tuple[str | None, str | None], AsyncWebClient] = OrderedDict()
 
-    # -- ack, then the work in a task of its own ------------------------------------------------
+    def use_client(self, client: AsyncWebClient) -> None:
+        """The app's Web API client, whose settings each workspace's client copies."""
+        self._template = client
 
-    def later(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._in_turn(work))
-        self._work.add(task)
-        task.add_done_callback(self._done)
+    # -- ack, then the work in its turn ------------------------------------------------------
 
-    async def _in_turn(self, work: Coroutine[Any, Any, None]) -> None:
-        # A bounded number at once, first come first served: under a burst the acks still go
-        # out at once, and the replies come back in order instead of thousands of half-done
-        # turns each holding a session and its rows.
-        try:
-            async with self._slots:
-                await work
-        finally:
-            work.close()  # one still waiting when the server stops is dropped, not left unawaited
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._work.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            error = task.exception()
-            logger.error(
-                "a Slack listener failed after its ack (%s)",
-                type(error).__name__,
-                exc_info=error,
+    def later(self, kind: str, request: AsyncBoltRequest, context: AsyncBoltContext) -> None:
+        """Queue the work of a payload just acked. WORK_AT_ONCE workers take the queue first
+        come first served: under a burst the acks still go out at once, and the replies come
+        back in order instead of thousands of half-done turns each holding a session."""
+        self._queue.put_nowait(
+            Acked(
+                kind,
+                request.raw_body,
+                request.content_type,
+                context.team_id,
+                context.bot_token,
+                context.bot_user_id,
             )
+        )
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._work()) for _ in range(WORK_AT_ONCE)]
+
+    async def _work(self) -> None:
+        while True:
+            acked = await self._queue.get()
+            try:
+                await self._run(acked)
+            except Exception as error:
+                logger.error(
+                    "a Slack listener failed after its ack (%s)",
+                    type(error).__name__,
+                    exc_info=error,
+                )
+            finally:
+                self._queue.task_done()
+
+    async def _run(self, acked: Acked) -> None:
+        body = parse_body(acked.raw_body, acked.content_type)
+        client = self._client_for(acked.bot_token, acked.team_id)
+        context = WorkContext(acked.team_id, acked.bot_user_id)
+        respond = AsyncRespond(response_url=_response_url(body), proxy=client.proxy, ssl=client.ssl)
+        if acked.kind == "command":
+            await self.on_command(_acked, to_command(body) or {}, client, context, respond)
+        elif acked.kind == "app_mention":
+            await self.on_mention(body, to_event(body) or {}, client, context)
+        elif acked.kind == "message":
+            await self.on_message(body, to_event(body) or {}, client, context)
+        elif acked.kind == "button":
+            await self.on_button(_acked, body, to_action(body) or {}, client, context, respond)
+        elif acked.kind == "shortcut":
+            await self.on_save_shortcut(_acked, body, client, context, respond)
+
+    def _client_for(self, token: str | None, team_id: str | None) -> AsyncWebClient:
+        """A Web API client per workspace token, kept (bolt builds one per request, reading the
+        proxy variables of the environment each time), made as bolt makes its own."""
+        key = (token, team_id)
+        client = self._clients.get(key)
+        if client is None:
+            template = self._template or AsyncWebClient()
+            client = AsyncWebClient(
+                token=token,
+                base_url=template.base_url,
+                timeout=template.timeout,
+                ssl=template.ssl,
+                proxy=template.proxy,
+                session=template.session,
+                trust_env_in_session=template.trust_env_in_session,
+                headers=template.headers,
+                team_id=team_id,
+                logger=template.logger,
+                retry_handlers=(
+                    None if template.retry_handlers is None else template.retry_handlers.copy()
+                ),
+            )
+            self._clients[key] = client
+            while len(self._clients) > MAX_CLIENTS:
+                self._clients.popitem(last=False)
+        self._clients.move_to_end(key)
+        return client
+
+    async def idle(self) -> None:
+        """Return once everything acked so far has been worked on."""
+        await self._queue.join()
 
     async def finish(self, *, grace: float = 10.0) -> None:
-        """Let the work already acked finish (shutting down)."""
-        if self._work:
-            await asyncio.wait(set(self._work), timeout=grace)
+        """Let the work already acked finish (shutting down); what is still queued after
+        ``grace`` seconds is dropped."""
+        if self._workers:
+            try:
+                await asyncio.wait_for(self._queue.join(), timeout=grace)
+            except TimeoutError:
+                logger.warning(
+                    "%d acked Slack payloads were not worked on before the server stopped",
+                    self._queue.qsize(),
+                )
+            for worker in self._workers:
+                worker.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            self._workers = []
         await self._responses.close()
 
     async def ack_command(
-        self,
-        ack: Any,
-        command: dict[str, Any],
-        client: AsyncWebClient,
-        context: AsyncBoltContext,
-        respond: AsyncRespond,
+        self, ack: Any, request: AsyncBoltRequest, context: AsyncBoltContext
     ) -> None:
         await ack()
-        self.later(self.on_command(_acked, command, client, context, respond))
+        self.later("command", request, context)
 
     async def ack_mention(
-        self,
-        ack: Any,
-        body: dict[str, Any],
-        event: dict[str, Any],
-        client: AsyncWebClient,
-        context: AsyncBoltContext,
+        self, ack: Any, request: AsyncBoltRequest, context: AsyncBoltContext
     ) -> None:
         await ack()
-        self.later(self.on_mention(body, event, client, context))
+        self.later("app_mention", request, context)
 
     async def ack_message(
-        self,
-        ack: Any,
-        body: dict[str, Any],
-        event: dict[str, Any],
-        client: AsyncWebClient,
-        context: AsyncBoltContext,
+        self, ack: Any, request: AsyncBoltRequest, context: AsyncBoltContext
     ) -> None:
         await ack()
-        self.later(self.on_message(body, event, client, context))
+        self.later("message", request, context)
 
     async def ack_button(
-        self,
-        ack: Any,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: AsyncWebClient,
-        context: AsyncBoltContext,
-        respond: AsyncRespond,
+        self, ack: Any, request: AsyncBoltRequest, context: AsyncBoltContext
     ) -> None:
         await ack()
-        self.later(self.on_button(_acked, body, action, client, context, respond))
+        self.later("button", request, context)
 
     async def ack_save_shortcut(
-        self,
-        ack: Any,
-        body: dict[str, Any],
-        client: AsyncWebClient,
-        context: AsyncBoltContext,
-        respond: AsyncRespond,
+        self, ack: Any, request: AsyncBoltRequest, context: AsyncBoltContext
     ) -> None:
         await ack()
-        self.later(self.on_save_shortcut(_acked, body, client, context, respond))
+        self.later("shortcut", request, context)
 
     # -- the work ----------------------------------------------------------------------------
 
@@ -747,6 +833,19 @@ def bolt_can_read(body: Any, *, depth: int = 0) -> bool:
         not isinstance(body.get(key), Mapping) or bolt_can_read(body[key], depth=depth + 1)
         for key in _NESTED
     )
+
+
+def _response_url(body: Mapping[str, Any]) -> str | None:
+    """Where a payload's replies go, found as bolt finds it (a modal's submit may carry
+    several; the first)."""
+    url = body.get("response_url")
+    if isinstance(url, str):
+        return url
+    urls = body.get("response_urls")
+    if isinstance(urls, list) and urls and isinstance(urls[0], Mapping):
+        first = urls[0].get("response_url")
+        return first if isinstance(first, str) else None
+    return None
 
 
 def _text_of(value: Any) -> str:

@@ -49,17 +49,15 @@ def errors() -> AsyncIterator[ErrorLog]:
 
 
 async def work_done() -> None:
-    """Wait for the listeners' work after their acks (tasks of the app's SlackEdge, in this
-    loop, since the app is served in-process)."""
-    for _ in range(3):  # work may start more work (a form's modal, then its post)
-        pending = [
-            task
-            for task in asyncio.all_tasks()
-            if getattr(task.get_coro(), "__qualname__", "").startswith("SlackEdge.")
-        ]
-        if not pending:
-            return
-        await asyncio.wait(pending, timeout=10)
+    """Wait for the listeners' work after their acks: the queue of the app's SlackEdge (its
+    workers are tasks in this loop, since the app is served in-process)."""
+    edges = {
+        task.get_coro().cr_frame.f_locals["self"]
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__qualname__", "") == "SlackEdge._work"
+    }
+    for edge in edges:
+        await asyncio.wait_for(edge.idle(), timeout=10)
 
 
 async def still_answers_help(slack: SlackSender, fake: FakeSlack, name: str) -> None:
