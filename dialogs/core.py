@@ -112,9 +112,11 @@ class Partnerbot:
             ):
                 logger.info("duplicate event ignored: %s", message.sender.platform)
                 return ()
-            member, state, greeting = await self._recognise(uow, message, now)
+            member, state, standing, greeting = await self._recognise(uow, message, now)
             await self._remember_conversation(uow, message.conversation, now)
-            roles, coordinates, first = await self._roles(uow, member, message.sender, now)
+            roles, coordinates, first = await self._roles(
+                uow, member, message.sender, now, standing
+            )
             if first:
                 greeting = (
                     *greeting,
@@ -179,11 +181,15 @@ class Partnerbot:
 
     async def _recognise(
         self, uow: UnitOfWork, message: IncomingMessage, now: datetime
-    ) -> tuple[Member, DialogState | None, tuple[Reply, ...]]:
+    ) -> tuple[
+        Member, DialogState | None, tuple[frozenset[str], frozenset[int]], tuple[Reply, ...]
+    ]:
+        """The sender's member row (registered now if new), dialog state, roles and areas."""
         sender = message.sender
         known = await uow.members.sender(sender.platform, sender.tenant_id, sender.user_id)
         greeting: tuple[Reply, ...] = ()
         state = None
+        standing: tuple[frozenset[str], frozenset[int]] = (frozenset(), frozenset())
         if known is None:
             member, identity = await uow.members.register(
                 platform=sender.platform,
@@ -199,7 +205,8 @@ class Partnerbot:
                 ),
             )
         else:
-            identity, member, state = known
+            identity, member, state = known.identity, known.member, known.dialog_state
+            standing = (known.roles, known.areas)
             if sender.display_name and identity.display_name != sender.display_name:
                 identity.display_name = sender.display_name
             if sender.display_name and member.display_name == sender.user_id:
@@ -212,7 +219,7 @@ class Partnerbot:
                 identity.unreachable_at = identity.unreachable_reason = None
         if identity.last_seen_at is None or now - identity.last_seen_at >= LAST_SEEN_GRAIN:
             identity.last_seen_at = now
-        return member, state, greeting
+        return member, state, standing, greeting
 
     async def _remember_conversation(
         self, uow: UnitOfWork, address: ConversationAddress, now: datetime
@@ -248,12 +255,17 @@ class Partnerbot:
             )
 
     async def _roles(
-        self, uow: UnitOfWork, member: Member, sender: PlatformUser, now: datetime
+        self,
+        uow: UnitOfWork,
+        member: Member,
+        sender: PlatformUser,
+        now: datetime,
+        standing: tuple[frozenset[str], frozenset[int]],
     ) -> tuple[frozenset[str], frozenset[int], bool]:
-        """The member's roles and the areas they coordinate, appointing a partnership
-        coordinator from the admins list, or (development, no admins) the first person ever to
-        talk to the bot. True when that just happened."""
-        roles, areas = await uow.members.standing_of(member.id)
+        """The member's roles and the areas they coordinate (``standing``, read with their
+        row), appointing a partnership coordinator from the admins list, or (development, no
+        admins) the first person ever to talk to the bot. True when that just happened."""
+        roles, areas = standing
         if Role.COORDINATOR in roles:
             return roles, areas, False
         coordinator = roles | {Role.COORDINATOR.value}
@@ -323,6 +335,8 @@ class Partnerbot:
                 ),
             )
         try:
+            if command.spec.reads_only:
+                return await handler(turn, command)
             # A savepoint: a refusal undoes the command's writes, not the member's registration.
             async with turn.uow.session.begin_nested():
                 return await handler(turn, command)

@@ -68,6 +68,9 @@ class CommandSpec:
     who: Who = Who.ANYONE
     # Commands that buttons send (with the card's inputs); not listed in help.
     hidden: bool = False
+    # Writes nothing: runs without the savepoint that lets a refusal undo a command's writes
+    # (two statements a turn).
+    reads_only: bool = False
 
     @property
     def name(self) -> str:
@@ -104,6 +107,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "what I can do, or more on one topic",
         "start",
         (Param("topic", Kind.WORD, "topic", optional=True),),
+        reads_only=True,
     ),
     # -- directory --------------------------------------------------------------------------
     CommandSpec(("me",), "your profile: area, organisation, time zone, roles", "directory"),
