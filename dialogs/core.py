@@ -335,7 +335,7 @@ class Partnerbot:
                 ),
             )
         try:
-            if command.spec.reads_only:
+            if command.spec.refuses_before_writing:
                 return await handler(turn, command)
             # A savepoint: a refusal undoes the command's writes, not the member's registration.
             async with turn.uow.session.begin_nested():

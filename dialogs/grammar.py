@@ -68,9 +68,10 @@ class CommandSpec:
     who: Who = Who.ANYONE
     # Commands that buttons send (with the card's inputs); not listed in help.
     hidden: bool = False
-    # Writes nothing: runs without the savepoint that lets a refusal undo a command's writes
-    # (two statements a turn).
-    reads_only: bool = False
+    # The handler writes nothing, or writes only once nothing can refuse it any more: it runs
+    # without the savepoint that lets a refusal undo a command's writes (two statements a
+    # turn). The hottest commands: help, a check-in answer, a skip.
+    refuses_before_writing: bool = False
 
     @property
     def name(self) -> str:
@@ -107,7 +108,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "what I can do, or more on one topic",
         "start",
         (Param("topic", Kind.WORD, "topic", optional=True),),
-        reads_only=True,
+        refuses_before_writing=True,
     ),
     # -- directory --------------------------------------------------------------------------
     CommandSpec(("me",), "your profile: area, organisation, time zone, roles", "directory"),
@@ -210,6 +211,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "checkin",
         (Param("cycle", Kind.INT, "cycle"), Param("question", Kind.INT, "question")),
         hidden=True,
+        refuses_before_writing=True,
     ),
     CommandSpec(
         ("checkin", "skip"),
@@ -217,6 +219,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "checkin",
         (Param("cycle", Kind.INT, "cycle"), Param("question", Kind.INT, "question")),
         hidden=True,
+        refuses_before_writing=True,
     ),
     CommandSpec(
         ("checkin", "edit"),

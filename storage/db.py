@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,14 +17,14 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import StaticPool
 
-from storage.sqlite_hop import one_hop_dbapi
+from storage.sqlite_hop import OneHopConnection, one_hop_dbapi
 
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, ping_idle_after: float | None = None, **kwargs: Any) -> AsyncEngine:
     """An async engine. On SQLite: WAL, foreign keys, and a single connection, because SQLite has
     one writer anyway and a pool of one keeps p99 low and avoids "database is locked"."""
     if is_sqlite(url):
@@ -39,10 +41,55 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy, not the sqlite3 module, issue BEGIN, so SAVEPOINTs work (SQLAlchemy's
         # SQLite notes, "Serializable isolation / Savepoints / Transactional DDL").
-        event.listen(engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine.sync_engine, "begin", _begin)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(
+            engine, after=PING_IDLE_AFTER if ping_idle_after is None else ping_idle_after
+        )
+    return engine
+
+
+# A pooled connection unused this long is pinged before it is lent again.
+PING_IDLE_AFTER = 5.0
+
+
+def _ping_when_idle(engine: AsyncEngine, *, after: float) -> None:
+    """``pool_pre_ping``, but only for a connection that has sat idle in the pool: one that
+    has been lent and given back a moment ago is as alive as it will be after a ping, and the
+    ping is a round trip to the server on every unit of work (every turn). A connection the
+    server dropped while it sat (a restart, a failover, an idle timeout on the way) is found
+    and replaced as pre-ping would; one that breaks mid-use fails its statement, as it would
+    with pre-ping between the ping and the statement."""
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _given_back(_dbapi_connection: Any, record: Any) -> None:
+        record.info["given_back"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _lent(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        given_back = record.info.get("given_back")
+        if given_back is None or time.monotonic() - given_back < after:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            if not dialect.is_disconnect(error, dbapi_connection, None):
+                raise
+            alive = False
+        if not alive:
+            # The pool throws this connection away and lends a fresh one.
+            raise DisconnectionError("the connection was closed while idle in the pool")
+
+
+def _begin(connection: Any) -> None:
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, OneHopConnection):
+        dbapi_connection.begin()  # sent with the transaction's first statement
+    else:
+        connection.exec_driver_sql("BEGIN")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -29,10 +29,15 @@ from sqlalchemy.util.concurrency import await_
 _Outcome = tuple[Any, list[Any] | None, int, int | None, bool]
 
 
-def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
-    """On aiosqlite's thread: the statement, its rows and what the cursor knew, at once."""
+def _run(
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool, begin: bool
+) -> _Outcome:
+    """On aiosqlite's thread: the statement (after the BEGIN its transaction is waiting for),
+    its rows and what the cursor knew, at once."""
     cursor = connection.cursor()
     try:
+        if begin:
+            cursor.execute("BEGIN")
         if many:
             cursor.executemany(operation, parameters)
         elif parameters is None:
@@ -96,9 +101,12 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
     def _call(self, operation: Any, parameters: Any, *, many: bool) -> None:
         adapt = self._adapt_connection
+        begin, adapt._begin_pending = adapt._begin_pending, False
         try:
             outcome: _Outcome = await_(
-                self._connection._execute(_run, self._connection._conn, operation, parameters, many)
+                self._connection._execute(
+                    _run, self._connection._conn, operation, parameters, many, begin
+                )
             )
         except Exception as error:
             adapt._in_transaction = None  # unknown now: the pool's rollback goes ahead
@@ -112,24 +120,38 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    """aiosqlite's connection with OneHopCursor, and no trip to the thread to roll back what
-    was never begun."""
+    """aiosqlite's connection with OneHopCursor; a transaction's BEGIN goes with its first
+    statement, and there is no trip to the thread to end what was never begun."""
 
-    __slots__ = ("_in_transaction",)
+    __slots__ = ("_begin_pending", "_in_transaction")
     _cursor_cls = OneHopCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         # None: not known, so a rollback goes to the database.
         self._in_transaction: bool | None = None
+        self._begin_pending = False
+
+    def begin(self) -> None:
+        """Begin a transaction with the next statement (storage/db.py issues BEGIN itself, as
+        SQLAlchemy's SQLite notes advise, so that SAVEPOINTs work)."""
+        self._begin_pending = True
 
     def rollback(self) -> None:
+        if self._begin_pending:
+            self._begin_pending = False  # begun and ended with nothing in between
+            if self._in_transaction is False:
+                return
         if self._in_transaction is False:
             return
         super().rollback()
         self._in_transaction = False
 
     def commit(self) -> None:
+        if self._begin_pending:
+            self._begin_pending = False
+            if self._in_transaction is False:
+                return
         self._in_transaction = None
         super().commit()
         self._in_transaction = False

@@ -300,10 +300,11 @@ async def _current_view(
 async def _answerable(turn: Turn, command: Command) -> tuple[Framework, Cycle, Participant, int]:
     if not turn.message.is_direct:
         raise Refusal("Check-in answers are given privately: message me directly.")
-    cycle = await turn.uow.checkins.cycle(command.get("cycle"))
+    cycle, participant = await turn.uow.checkins.cycle_and_participant(
+        command.get("cycle"), turn.member.id
+    )
     if cycle is None or cycle.status != "open":
         raise Refusal("That check-in has closed; answers can no longer be changed.")
-    participant = await turn.uow.checkins.participant(cycle.id, turn.member.id)
     if participant is None:
         raise Refusal("You're not taking part in that check-in.")
     number = command.get("question")
@@ -415,6 +416,7 @@ async def _save_anonymous_piece(
 
 
 async def answer(turn: Turn, command: Command) -> Sequence[Reply]:
+    # Every refusal comes before the first write (its spec says so: no savepoint).
     framework, cycle, participant, number = await _answerable(turn, command)
     values = {item.name: item.value for item in turn.message.form}
     rating = _rating_from(framework, values.get("rating"))
@@ -427,6 +429,7 @@ async def answer(turn: Turn, command: Command) -> Sequence[Reply]:
 
 
 async def skip(turn: Turn, command: Command) -> Sequence[Reply]:
+    # Every refusal comes before the first write (its spec says so: no savepoint).
     framework, cycle, participant, number = await _answerable(turn, command)
     # What is on the card pressed (a rating picked, a reflection written) is kept.
     values = {item.name: item.value for item in turn.message.form}
@@ -529,8 +532,9 @@ async def typed(turn: Turn, state: Any) -> Sequence[Reply] | None:
         return None
     # A deep copy: editing the loaded JSON in place would hide the change from the ORM.
     data = copy.deepcopy(state.data)
-    cycle = await turn.uow.checkins.cycle(data["cycle"])
-    participant = await turn.uow.checkins.participant(cycle.id, turn.member.id) if cycle else None
+    cycle, participant = await turn.uow.checkins.cycle_and_participant(
+        data["cycle"], turn.member.id
+    )
     if cycle is None or cycle.status != "open" or participant is None:
         await turn.uow.dialog_states.clear(turn.member.id)
         return None

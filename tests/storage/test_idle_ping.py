@@ -1,0 +1,60 @@
+"""A pooled PostgreSQL connection that sat idle is pinged before it is lent again, and one the
+server closed meanwhile is replaced, not handed to a turn (storage/db.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from storage.db import create_engine
+
+
+@pytest.fixture
+async def postgres_url(database_url: str) -> str:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the idle ping is PostgreSQL's (SQLite has no server to lose)")
+    return database_url
+
+
+async def _backend(engine: Any) -> int:
+    async with engine.connect() as connection:
+        return (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+
+
+async def test_a_connection_closed_while_idle_is_replaced_before_use(postgres_url: str) -> None:
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0, ping_idle_after=0.2)
+    killer = create_engine(postgres_url)
+    try:
+        first = await _backend(engine)
+        async with killer.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        await asyncio.sleep(0.4)
+        # The next unit of work gets a working connection, a new one.
+        second = await _backend(engine)
+        assert second != first
+    finally:
+        await engine.dispose()
+        await killer.dispose()
+
+
+async def test_a_connection_back_a_moment_ago_is_lent_again_as_it_is(postgres_url: str) -> None:
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0, ping_idle_after=60)
+    killer = create_engine(postgres_url)
+    try:
+        first = await _backend(engine)
+        assert await _backend(engine) == first  # no ping, the same connection
+        async with killer.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        await asyncio.sleep(0.2)
+        # Within the idle time there is no ping: the dead connection fails its statement, and
+        # the pool replaces it for the unit after (pre-ping would not have done better once the
+        # server dropped it between its ping and the statement).
+        with pytest.raises(Exception, match=r"(?i)connection|closed|terminat"):
+            await _backend(engine)
+        assert await _backend(engine) != first
+    finally:
+        await engine.dispose()
+        await killer.dispose()
