@@ -17,7 +17,8 @@ import re
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -85,6 +86,10 @@ def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> N
     verifier = SignatureVerifier(settings.slack_signing_secret)
 
     async def events(request: web.Request) -> web.Response:
+        with edge.acking():
+            return await answer(request)
+
+    async def answer(request: web.Request) -> web.Response:
         body = await request.text()  # over the app's client_max_size: 413
         # Before anything parses the body: bolt builds its request, reading the payload's
         # shape, before it checks the signature, and a malformed one crashes that into a 500.
@@ -261,6 +266,10 @@ class SlackEdge:
         self._responses = ResponseSession()
         self._queue: asyncio.Queue[Acked] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
+        # Requests to the events endpoint being answered now; _calm is set when there are none.
+        self._acking = 0
+        self._calm = asyncio.Event()
+        self._calm.set()
         self._template: AsyncWebClient | None = None
         self._clients: OrderedDict[tuple[str | None, str | None], AsyncWebClient] = OrderedDict()
 
@@ -285,10 +294,28 @@ class SlackEdge:
             )
         )
         if not self._workers:
-            self._workers = [asyncio.create_task(self._work()) for _ in range(WORK_AT_ONCE)]
+            self._workers = [
+                asyncio.create_task(self._work(first=index == 0)) for index in range(WORK_AT_ONCE)
+            ]
 
-    async def _work(self) -> None:
+    @contextmanager
+    def acking(self) -> Iterator[None]:
+        """Around each request to the events endpoint: while any is being answered, only one
+        worker starts new work, so acks (Slack retries one not back within 3 s) come first and
+        the work still moves; once the requests stop, all WORK_AT_ONCE take the queue."""
+        self._acking += 1
+        self._calm.clear()
+        try:
+            yield
+        finally:
+            self._acking -= 1
+            if not self._acking:
+                self._calm.set()
+
+    async def _work(self, *, first: bool) -> None:
         while True:
+            if not first:
+                await self._calm.wait()
             acked = await self._queue.get()
             try:
                 await self._run(acked)
