@@ -24,7 +24,13 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, ping_idle_after: float | None = None, **kwargs: Any) -> AsyncEngine:
+# A pooled PostgreSQL connection unused this long is pinged before it is lent again.
+PING_IDLE_AFTER = 5.0
+
+
+def create_engine(
+    url: str, *, ping_idle_after: float = PING_IDLE_AFTER, **kwargs: Any
+) -> AsyncEngine:
     """An async engine. On SQLite: WAL, foreign keys, and a single connection, because SQLite has
     one writer anyway and a pool of one keeps p99 low and avoids "database is locked"."""
     if is_sqlite(url):
@@ -45,14 +51,8 @@ def create_engine(url: str, *, ping_idle_after: float | None = None, **kwargs: A
         return engine
     engine = create_async_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
-        _ping_when_idle(
-            engine, after=PING_IDLE_AFTER if ping_idle_after is None else ping_idle_after
-        )
+        _ping_when_idle(engine, after=ping_idle_after)
     return engine
-
-
-# A pooled connection unused this long is pinged before it is lent again.
-PING_IDLE_AFTER = 5.0
 
 
 def _ping_when_idle(engine: AsyncEngine, *, after: float) -> None:

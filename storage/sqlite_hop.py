@@ -138,20 +138,16 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         self._begin_pending = True
 
     def rollback(self) -> None:
-        if self._begin_pending:
-            self._begin_pending = False  # begun and ended with nothing in between
-            if self._in_transaction is False:
-                return
+        self._begin_pending = False  # a BEGIN still waiting is ended with nothing sent
         if self._in_transaction is False:
             return
         super().rollback()
         self._in_transaction = False
 
     def commit(self) -> None:
-        if self._begin_pending:
-            self._begin_pending = False
-            if self._in_transaction is False:
-                return
+        self._begin_pending = False
+        if self._in_transaction is False:
+            return  # nothing was begun, or nothing was sent since
         self._in_transaction = None
         super().commit()
         self._in_transaction = False
