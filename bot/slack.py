@@ -29,7 +29,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import parse_body
+from slack_bolt.request.internals import extract_team_id, parse_body
 from slack_bolt.request.payload_utils import to_action, to_command, to_event
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -81,7 +81,7 @@ _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 
 
 def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> None:
-    edge = SlackEdge(core)
+    edge = SlackEdge(core, command=settings.slack_command)
     bolt = create_bolt_app(settings, core, edge=edge, verified_before=True)
     verifier = SignatureVerifier(settings.slack_signing_secret)
 
@@ -96,6 +96,8 @@ def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> N
         # Bolt checks again; this only makes sure it never parses an unsigned body.
         if not verifier.is_valid_request(body, request.headers):
             return web.json_response({"error": "invalid request"}, status=401)
+        if edge.ack_known_command(body, request.content_type):
+            return web.Response(status=200, content_type="text/plain")  # bolt's empty ack
         try:
             bolt_request = await to_bolt_request(request)  # the body, read once, again
         except (ValueError, TypeError, AttributeError, KeyError, IndexError):
@@ -170,8 +172,8 @@ def create_bolt_app(
         # app_uninstalled and tokens_revoked delete the workspace's tokens (bolt's listeners
         # on our installation store).
         bolt.enable_token_revocation_listeners()
-    edge = edge or SlackEdge(core)
-    edge.use_client(client)
+    edge = edge or SlackEdge(core, command=settings.slack_command)
+    edge.use_client(client, single_team=not settings.slack_oauth)
     bolt.command(settings.slack_command)(edge.ack_command)
     bolt.event("app_mention")(edge.ack_mention)
     bolt.event("message")(edge.ack_message)
@@ -260,8 +262,13 @@ class SlackEdge:
     """The listeners. Each turns one Slack payload into an IncomingMessage and sends the replies
     back the way that payload allows: response_url, a thread, an ephemeral message or the DM."""
 
-    def __init__(self, core: Partnerbot) -> None:
+    def __init__(self, core: Partnerbot, *, command: str | None = None) -> None:
         self._core = core
+        self._command = command
+        # One workspace (no OAuth): its token and bot user, as bolt's authorization gave them
+        # to the first command it acked; None until then, and always with OAuth.
+        self._single_team = False
+        self._workspace: tuple[str, str] | None = None
         self._names = UserNames()
         self._responses = ResponseSession()
         self._queue: asyncio.Queue[Acked] = asyncio.Queue()
@@ -273,9 +280,29 @@ class SlackEdge:
         self._template: AsyncWebClient | None = None
         self._clients: OrderedDict[tuple[str | None, str | None], AsyncWebClient] = OrderedDict()
 
-    def use_client(self, client: AsyncWebClient) -> None:
-        """The app's Web API client, whose settings each workspace's client copies."""
+    def use_client(self, client: AsyncWebClient, *, single_team: bool = False) -> None:
+        """The app's Web API client, whose settings each workspace's client copies;
+        ``single_team``: its token is the only workspace's (no OAuth)."""
         self._template = client
+        self._single_team = single_team
+
+    def ack_known_command(self, body: str, content_type: str | None) -> bool:
+        """Queue a signed slash command without bolt's dispatch, when bolt has nothing left to
+        decide about it: the app's one workspace, whose authorization bolt already made (its
+        single-team authorization calls auth.test once and keeps the answer; bolt's token and
+        bot user id for every later request are these), and a body that is our command and
+        nothing else (no ssl_check, not JSON). Bolt's middleware, matching and argument
+        injection are most of an ack's CPU (docs/benchmarks.md); its answer to ``ack()`` is
+        a 200 with an empty body, which the caller sends. False: bolt dispatches it."""
+        workspace = self._workspace
+        if workspace is None or content_type != "application/x-www-form-urlencoded":
+            return False
+        fields = parse_body(body, content_type)
+        if fields.get("command") != self._command or "ssl_check" in fields:
+            return False
+        team_id = extract_team_id(fields)
+        self._queue_work(Acked("command", body, content_type, team_id, *workspace))
+        return True
 
     # -- ack, then the work in its turn ------------------------------------------------------
 
@@ -283,7 +310,7 @@ class SlackEdge:
         """Queue the work of a payload just acked. WORK_AT_ONCE workers take the queue first
         come first served: under a burst the acks still go out at once, and the replies come
         back in order instead of thousands of half-done turns each holding a session."""
-        self._queue.put_nowait(
+        self._queue_work(
             Acked(
                 kind,
                 request.raw_body,
@@ -293,6 +320,9 @@ class SlackEdge:
                 context.bot_user_id,
             )
         )
+
+    def _queue_work(self, acked: Acked) -> None:
+        self._queue.put_nowait(acked)
         if not self._workers:
             self._workers = [
                 asyncio.create_task(self._work(first=index == 0)) for index in range(WORK_AT_ONCE)
@@ -397,6 +427,8 @@ class SlackEdge:
         self, ack: Any, request: AsyncBoltRequest, context: AsyncBoltContext
     ) -> None:
         await ack()
+        if self._single_team and context.bot_token and context.bot_user_id:
+            self._workspace = (context.bot_token, context.bot_user_id)
         self.later("command", request, context)
 
     async def ack_mention(

@@ -177,6 +177,43 @@ async def test_help_command_answers_on_the_response_url(slack, fake_slack):
     assert [call.authorization for call in fake_slack.calls_to("auth.test")] == [f"Bearer {TOKEN}"]
 
 
+async def test_commands_after_the_first_are_acked_and_answered_as_the_first(slack, fake_slack):
+    # The first goes through bolt's dispatch (auth.test); later ones are queued without it
+    # (bot/slack.py ack_known_command), with the same ack and the same kind of answer.
+    first = await slack.command(slash(fake_slack, "help", response="r1"))
+    _, help_1 = await fake_slack.wait_for("response/r1", count=2)
+    second = await slack.command(slash(fake_slack, "help", response="r2", user="U2"))
+    _, help_2 = await fake_slack.wait_for("response/r2", count=2)  # Ben is welcomed too
+    third = await slack.command(slash(fake_slack, "help", response="r3"))
+    (help_3,) = await fake_slack.wait_for("response/r3")
+
+    assert first == second == third == (200, "")
+    assert help_3.body == help_1.body  # Aisha, the first member, is the coordinator
+    assert help_2.buttons() == help_1.buttons()
+    assert help_2.body["response_type"] == help_3.body["response_type"] == "ephemeral"
+    assert len(fake_slack.calls_to("auth.test")) == 1
+
+
+async def test_after_the_first_command_a_bad_one_still_gets_its_answer(slack, fake_slack, store):
+    await slack.command(slash(fake_slack, "help", response="r1"))
+    await fake_slack.wait_for("response/r1", count=2)
+
+    unsigned = await slack.command(
+        slash(fake_slack, "area add Nowhere", response="r2"), secret="not-the-secret"
+    )
+    other = slash(fake_slack, "area add Nowhere", response="r3")
+    other["command"] = "/someone-elses"
+    not_ours = await slack.command(other)
+    await slack.command(slash(fake_slack, "me", response="r4"))
+    await fake_slack.wait_for("response/r4")
+
+    assert unsigned[0] == 401
+    assert not_ours[0] == 404  # bolt: no listener for that command
+    assert fake_slack.calls_to("response/r2") == fake_slack.calls_to("response/r3") == []
+    async with store.unit() as uow:
+        assert await uow.areas.all() == []
+
+
 async def test_me_area_after_area_add_puts_the_member_in_the_area(slack, fake_slack, store):
     await slack.command(slash(fake_slack, "area add North Ayrshire", response="r1"))
     added = await reply_texts(fake_slack, "response/r1", count=2)
