@@ -55,6 +55,7 @@ from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http.aiohttp import AioHttpClientResponse
 
 from bot.teams_cards import ADAPTIVE_CARD, render_activity, render_card
+from bot.teams_inbound import activity_from_json
 from bot.teams_reply import (
     ConnectorError,
     account_json,
@@ -517,7 +518,7 @@ def parse_activity(body: Any) -> Activity | str:
         if body.get(field) is not None and not isinstance(body[field], str):
             return f"the activity's {field} is not a string"
     try:
-        activity = Activity().deserialize(body)
+        activity = activity_from_json(body)
     except DeserializationError:
         return "the activity is malformed"
     if not activity.type:
