@@ -59,8 +59,6 @@ def serve(
 ) -> None:
     from bot.app import create_app
 
-    # Every /readyz probe reads the migration version; alembic would log that each time.
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     host = listen_host(settings, host)
     port = port or settings.port
     app = create_app(settings)
@@ -252,7 +250,8 @@ def _open_for_reading(path: str) -> Any:
 async def _import(settings: Settings, path: str) -> None:
     from storage.backup import import_backup
     from storage.db import create_engine
-    from storage.migrate import current_revision, upgrade
+    from storage.migrate import upgrade
+    from storage.revisions import current_revision
 
     engine = create_engine(settings.database_url)
     counter = _Progress("imported")

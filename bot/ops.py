@@ -29,8 +29,8 @@ from prometheus_client import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.metrics import DeliveryMetrics
-from storage.migrate import current_revision, head_revision
 from storage.repositories import Store
+from storage.revisions import current_revision, head_revision
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import IO, Any
 from sqlalchemy import Integer, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.migrate import current_revision, head_revision
 from storage.models import Base
+from storage.revisions import current_revision, head_revision
 
 FORMAT = "partnerbot-backup"
 FORMAT_VERSION = 1

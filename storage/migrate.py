@@ -22,11 +22,13 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def head_revision() -> str | None:
+def alembic_head() -> str | None:
+    """Alembic's answer to storage/revisions.py's head_revision (which serving uses)."""
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
+async def alembic_revision(engine: AsyncEngine) -> str | None:
+    """Alembic's answer to storage/revisions.py's current_revision."""
     async with engine.connect() as connection:
         return await connection.run_sync(
             lambda sync: MigrationContext.configure(sync).get_current_revision()

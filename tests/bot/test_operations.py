@@ -15,8 +15,9 @@ from config.settings import load_settings
 from dialogs.outbox import Kind, ToMember, queue
 from dialogs.views import View
 from storage.db import create_engine
-from storage.migrate import head_revision, upgrade
+from storage.migrate import upgrade
 from storage.repositories import Store
+from storage.revisions import head_revision
 from tests.bot.fake_slack import SECRET, TOKEN, FakeSlack, SlackSender
 from tests.bot.test_slack import slash
 from tests.scheduler.test_workers import members_with_dms

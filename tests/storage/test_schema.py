@@ -3,9 +3,9 @@
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from storage.migrate import current_revision, head_revision
 from storage.models import Base
 from storage.practice import is_search_object
+from storage.revisions import current_revision, head_revision
 
 
 async def test_migrations_reach_head_and_match_the_models(store):
