@@ -75,6 +75,9 @@ SAVE_SHORTCUT = "save_to_practice"
 FORM_CALLBACK = "partnerbot_form"
 # Turns after their acks running at once; the rest wait their turn (in order).
 WORK_AT_ONCE = 16
+# Of those, the ones that start new work while acks are being answered: acks come first, and
+# the queue (and the memory it holds) still drains.
+WORK_WHILE_ACKING = 4
 # Web API clients kept, one per workspace token.
 MAX_CLIENTS = 256
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
@@ -325,14 +328,16 @@ class SlackEdge:
         self._queue.put_nowait(acked)
         if not self._workers:
             self._workers = [
-                asyncio.create_task(self._work(first=index == 0)) for index in range(WORK_AT_ONCE)
+                asyncio.create_task(self._work(always=index < WORK_WHILE_ACKING))
+                for index in range(WORK_AT_ONCE)
             ]
 
     @contextmanager
     def acking(self) -> Iterator[None]:
-        """Around each request to the events endpoint: while any is being answered, only one
-        worker starts new work, so acks (Slack retries one not back within 3 s) come first and
-        the work still moves; once the requests stop, all WORK_AT_ONCE take the queue."""
+        """Around each request to the events endpoint: while any is being answered, only
+        WORK_WHILE_ACKING workers start new work, so acks (Slack retries one not back within
+        3 s) come first and the work still moves; once the requests stop, all WORK_AT_ONCE
+        take the queue."""
         self._acking += 1
         self._calm.clear()
         try:
@@ -342,9 +347,9 @@ class SlackEdge:
             if not self._acking:
                 self._calm.set()
 
-    async def _work(self, *, first: bool) -> None:
+    async def _work(self, *, always: bool) -> None:
         while True:
-            if not first:
+            if not always:
                 await self._calm.wait()
             acked = await self._queue.get()
             try:
