@@ -642,7 +642,7 @@ async def _counting(fake: Loopback, counter: str) -> tuple[Callable[[], Any], Ca
 
     async def after(start: int, run: Run) -> dict[str, float]:
         at_end = (await fake.stats()).get(counter, 0)
-        waited = await drained(fake, counter, start + run.requests - run.errors, within=60)
+        waited = await drained(fake, counter, start + run.requests - run.errors, within=180)
         total = (await fake.stats()).get(counter, 0)
         return {
             "replies/s during run": (at_end - start) / run.seconds,
@@ -679,6 +679,9 @@ async def bot_paths(
             before=teams[0],
             after=teams[1],
         )
+        if args.profile:
+            # Before the Slack path, whose replies may still be draining after it.
+            await profile(args, fake, s, label, ("teams-help", "teams-answer"))
         slack = await _counting(fake, "respond")
         found["slack"] = await measure(
             "Slack /partner help",
@@ -689,7 +692,7 @@ async def bot_paths(
             after=slack[1],
         )
         if args.profile:
-            await profile(args, fake, s, label)
+            await profile(args, fake, s, label, ("slack-help",))
     return found
 
 
@@ -720,8 +723,10 @@ async def scale_out(args: argparse.Namespace, fake: Loopback, url: str) -> dict[
     return found
 
 
-async def profile(args: argparse.Namespace, fake: Loopback, target: Server, label: str) -> None:
-    """py-spy over one run of each path (speedscope files in --profile-dir)."""
+async def profile(
+    args: argparse.Namespace, fake: Loopback, target: Server, label: str, paths: Sequence[str]
+) -> None:
+    """py-spy over one run of each of ``paths`` (collapsed stacks in --profile-dir)."""
     spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
     folder = Path(args.profile_dir)
     os.makedirs(folder, exist_ok=True)
@@ -730,7 +735,8 @@ async def profile(args: argparse.Namespace, fake: Loopback, target: Server, labe
         "teams-answer": signed_teams(fake, "answer"),
         "slack-help": lambda _: slack_script(fake.url),
     }
-    for name, make in scripts.items():
+    for name in paths:
+        make = scripts[name]
         out = folder / f"{label.lower()}-{name}.txt"
         recorder = await asyncio.create_subprocess_exec(
             spy,
