@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--slack-api", default="")
     parser.add_argument("--signing-secret", default="")
     parser.add_argument("--token", default="xoxb-bench")
+    parser.add_argument("--reuse-port", action="store_true", help="SO_REUSEPORT (several copies)")
     args = parser.parse_args()
     if args.name == "bare":
         app = bare()
@@ -96,7 +97,14 @@ def main() -> None:
         app = bolt(args.signing_secret, args.token, args.slack_api)
     else:
         app = echo()
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        print=None,
+        access_log=None,
+        reuse_port=args.reuse_port or None,
+    )
 
 
 if __name__ == "__main__":

@@ -698,8 +698,28 @@ async def bot_paths(
 
 async def scale_out(args: argparse.Namespace, fake: Loopback, url: str) -> dict[str, Result]:
     """Teams help on PostgreSQL: one process on one core (wrk on the other) and two
-    SO_REUSEPORT processes on both cores (wrk sharing them)."""
+    SO_REUSEPORT processes on both cores (wrk sharing them). Bare aiohttp the same way first:
+    the most two processes gain on this machine when what drives them shares their cores."""
     found: dict[str, Result] = {}
+    write("scale-out, bare aiohttp (the machine's ceiling):")
+    for copies in (1, 2):
+        port = free_port()
+        argv = [sys.executable, "-m", "bench.baselines", "bare", "--port", str(port)]
+        async with server(
+            f"bare-x{copies}",
+            [*argv, "--reuse-port"],
+            port=port,
+            health="/",
+            copies=copies,
+            core=SERVER_CORE if copies == 1 else None,
+        ) as s:
+            found[f"bare-x{copies}"] = await measure(
+                f"{copies} process{'es' if copies > 1 else ''}",
+                s,
+                lambda _: bare_script(),
+                args,
+                core=CLIENT_CORE if copies == 1 else None,
+            )
     write("scale-out on PostgreSQL (Teams help):")
     for copies in (1, 2):
         port = free_port()
@@ -790,7 +810,10 @@ def report(
             if key in found:
                 row(f"{name}, {db}", found[key])
     for key, r in scale.items():
-        row(f"PostgreSQL Teams help, {key[1:]} process(es)", r)
+        if key.startswith("bare-"):
+            row(f"bare aiohttp, {key[6:]} process(es)", r)
+        else:
+            row(f"PostgreSQL Teams help, {key[1:]} process(es)", r)
     write()
     for db, found in bots.items():
         if {"help", "answer", "slack"} <= found.keys():
@@ -804,7 +827,10 @@ def report(
                 f"{slack.extra('s to drain') or 0:.1f} s to deliver the rest"
             )
     if {"x1", "x2"} <= scale.keys():
-        write(f"two processes = {scale['x2'].rate / scale['x1'].rate:.2f}x one (target 1.6x)")
+        write(
+            f"two processes = {scale['x2'].rate / scale['x1'].rate:.2f}x one (target 1.6x); "
+            f"bare aiohttp: {scale['bare-x2'].rate / scale['bare-x1'].rate:.2f}x"
+        )
 
 
 async def run(args: argparse.Namespace) -> None:
