@@ -60,8 +60,8 @@ from bot.teams_reply import (
     ConnectorError,
     account_json,
     activities_url,
-    activity_json,
     reply_fields,
+    view_json,
 )
 from config.settings import Settings, SettingsError
 from dialogs.core import Partnerbot
@@ -656,7 +656,7 @@ class PartnerbotTeams(TeamsActivityHandler):
             replaced = activity.reply_to_id
             for reply in replies:
                 if reply.updates_card and replaced:
-                    update = {**activity_json(render_activity(reply.view)), **addressing}
+                    update = {**view_json(reply.view), **addressing}
                     update["id"] = replaced
                     url = activities_url(activity.service_url, conversation_id, replaced)
                     try:
@@ -666,7 +666,7 @@ class PartnerbotTeams(TeamsActivityHandler):
             url = activities_url(activity.service_url, conversation_id, activity.id)
             for reply in replies:
                 if not reply.updates_card:
-                    payload = {**activity_json(render_activity(reply.view)), **addressing}
+                    payload = {**view_json(reply.view), **addressing}
                     await sender.send_json("POST", url, payload, headers)
         except Exception as error:
             _turn_failed(activity.type, error)

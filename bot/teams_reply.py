@@ -10,11 +10,15 @@ token. Invokes, installs and proactive sends still go through botbuilder.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import quote
 
 from botbuilder.schema import Activity, Attachment, ChannelAccount, ConversationAccount
 from yarl import URL
+
+from bot.teams_cards import render_activity
+from dialogs.views import View
 
 # The fields the renderer (bot/teams_cards.py) sets; an activity with any other goes through
 # msrest's serialiser as it is, so nothing it carries is lost on the fast path.
@@ -49,6 +53,29 @@ class ConnectorError(Exception):
         super().__init__(f"the Bot Connector answered {status} {code}".rstrip())
         self.status = status
         self.code = code
+
+
+# Views rendered lately, each with its JSON: most replies are one of a few (help, the next
+# question of a check-in, "saved"), and rendering one is most of a reply's own CPU.
+MAX_RENDERED = 256
+_rendered: OrderedDict[View, dict[str, Any]] = OrderedDict()
+
+
+def view_json(view: View) -> dict[str, Any]:
+    """``view`` rendered as the JSON of its activity (render_activity, activity_json), the same
+    object for an equal view rendered a moment ago: callers copy it, never change it."""
+    try:
+        found = _rendered.get(view)
+    except TypeError:  # a view holding something unhashable: rendered each time
+        return activity_json(render_activity(view))
+    if found is None:
+        found = activity_json(render_activity(view))
+        _rendered[view] = found
+        if len(_rendered) > MAX_RENDERED:
+            _rendered.popitem(last=False)
+    else:
+        _rendered.move_to_end(view)
+    return found
 
 
 def activity_json(activity: Activity) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from botbuilder.schema import Activity, Attachment, ConversationAccount, Suggest
 
 from bot.teams import parse_activity, stored_reference
 from bot.teams_cards import render_activity
-from bot.teams_reply import activities_url, activity_json, fast_json, reply_fields
+from bot.teams_reply import activities_url, activity_json, fast_json, reply_fields, view_json
 from dialogs.messages import ConversationKind
 from dialogs.views import Actions, Button, Facts, Heading, Paragraph, View
 
@@ -129,3 +129,28 @@ def test_the_stored_reference_is_the_sdks_conversation_reference_of_the_chat(kin
     kinds = {"personal": ConversationKind.PERSONAL, "channel": ConversationKind.CHANNEL}
 
     assert stored_reference(incoming, channel_id, "tenant-1", kinds[kind]) == expected.serialize()
+
+
+def test_a_view_renders_once_to_the_json_it_always_had() -> None:
+    for view in VIEWS:
+        expected = activity_json(render_activity(view))
+        first = view_json(view)
+        # An equal view built anew (the next member's help) gets the same rendering.
+        again = view_json(deepcopy(view))
+        assert first == expected
+        assert again is first
+
+
+def test_a_sent_copy_leaves_the_rendering_as_it_was() -> None:
+    view = VIEWS[-1]
+    before = deepcopy(view_json(view))
+    sent = {**view_json(view), **reply_fields(parse_activity(INCOMING))}
+    sent["id"] = "replaced"
+    assert view_json(view) == before
+    assert "id" not in view_json(view) and "replyToId" not in view_json(view)
+
+
+def test_a_view_that_cannot_be_a_key_is_rendered_each_time() -> None:
+    # Frozen views hash; one built with a list where a tuple belongs does not, and still renders.
+    view = View(summary="Facts", blocks=(Facts([("Area", "North")]),))  # type: ignore[arg-type]
+    assert view_json(view) == activity_json(render_activity(view))
