@@ -12,10 +12,17 @@ sends the whole activity through msrest, which converts or refuses it as before.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
 from botbuilder.schema import Activity, Attachment, ChannelAccount, ConversationAccount, Entity
 from msrest.serialization import Deserializer, Model
+
+# The timestamps Teams sends (UTC with Z, or an offset; fractions of up to seven digits), which
+# datetime reads as msrest does (isodate, the fraction cut to microseconds), at a tenth of
+# the cost; any other form msrest reads itself.
+_TEAMS_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?(?:Z|[+-]\d{2}:\d{2})")
 
 
 class _NotPlain(Exception):
@@ -84,7 +91,7 @@ def _value(value: Any, kind: str) -> Any:
             return value
     elif kind == "iso-8601":
         if type(value) is str:
-            return Deserializer.deserialize_iso(value)
+            return _timestamp(value)
     elif kind.startswith("["):
         if type(value) is list:
             inner = kind[1:-1]
@@ -92,3 +99,15 @@ def _value(value: Any, kind: str) -> Any:
     elif kind in _MODELS:
         return _model(_MODELS[kind], value)
     raise _NotPlain
+
+
+def _timestamp(value: str) -> datetime:
+    if _TEAMS_TIME.fullmatch(value):
+        try:
+            parsed = datetime.fromisoformat(value)
+            parsed.utctimetuple()  # msrest refuses one whose UTC year is out of range
+        except (ValueError, OverflowError):
+            pass
+        else:
+            return parsed
+    return Deserializer.deserialize_iso(value)  # type: ignore[no-any-return]

@@ -181,8 +181,36 @@ def test_timestamps_are_read_as_msrest_reads_them() -> None:
     assert built.local_timestamp.utcoffset() == datetime.timedelta(hours=1)
 
 
-def test_a_timestamp_msrest_refuses_is_refused() -> None:
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2025-03-03T09:30:00.1234567Z",
+        "2025-03-03T09:30:00.9999999Z",
+        "2026-12-02T17:00:00Z",
+        "2026-12-02T17:00:00.5-05:30",
+        "2026-12-02T17:00:00.123+13:45",
+        "2026-12-02t17:00:00z",  # msrest reads any case
+        "2026-12-02T17:00:00",  # no zone: msrest reads it naive
+        "2026-12-02T17:00:00.12345678Z",  # eight digits
+        "2026-12-31T23:59:60Z",  # a leap second
+    ],
+)
+def test_every_timestamp_is_what_msrest_reads(stamp: str) -> None:
+    try:
+        expected = Activity().deserialize(base("message", timestamp=stamp)).timestamp
+    except DeserializationError:
+        with pytest.raises(DeserializationError):
+            activity_from_json(base("message", timestamp=stamp))
+        return
+    built = activity_from_json(base("message", timestamp=stamp)).timestamp
+    assert built == expected
+    assert built.utcoffset() == expected.utcoffset()
+    assert built.isoformat() == expected.isoformat()
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00", "x"])
+def test_a_timestamp_msrest_refuses_is_refused(stamp: str) -> None:
     with pytest.raises(DeserializationError):
-        Activity().deserialize(base("message", timestamp="not a time"))
+        Activity().deserialize(base("message", timestamp=stamp))
     with pytest.raises(DeserializationError):
-        activity_from_json(base("message", timestamp="not a time"))
+        activity_from_json(base("message", timestamp=stamp))
