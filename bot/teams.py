@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from html.parser import HTMLParser
@@ -435,12 +436,36 @@ class _Credentials(SansIOHTTPPolicy):  # type: ignore[misc]
         request.http_request.headers.update(authorization(self._credentials))
 
 
-def authorization(credentials: Any) -> dict[str, str]:
-    """The headers that sign a Bot Connector request: the bearer token (none when the app id is
-    empty, the local emulator), as AppCredentials.signed_session would set them."""
-    if credentials is None:
-        return {}
-    return credentials.signed_session(_Credentials._Headers()).headers
+class BearerHeaders:
+    """The headers that sign a Bot Connector request, kept a minute per credentials object.
+
+    MSAL answers each ask from its token cache, but the answer (its locks, telemetry and a new
+    correlation id) is a twentieth of a reply's CPU. Its tokens last an hour or more and it
+    renews one five minutes before it expires, so a header kept a minute is always good."""
+
+    KEEP_FOR = 60.0
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._kept: weakref.WeakKeyDictionary[Any, tuple[float, dict[str, str]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __call__(self, credentials: Any) -> dict[str, str]:
+        """The bearer token (none when the app id is empty, the local emulator), as
+        AppCredentials.signed_session would set it; callers copy the dict, never change it."""
+        if credentials is None:
+            return {}
+        now = self._clock()
+        kept = self._kept.get(credentials)
+        if kept is not None and now < kept[0]:
+            return kept[1]
+        headers = credentials.signed_session(_Credentials._Headers()).headers
+        self._kept[credentials] = (now + self.KEEP_FOR, headers)
+        return headers
+
+
+authorization = BearerHeaders()
 
 
 def _remember(
@@ -513,6 +538,13 @@ def parse_activity(body: Any) -> Activity | str:
         part = body.get(field)
         if not isinstance(part, dict) or not isinstance(part.get("id"), str) or not part["id"]:
             return f"the activity has no {field}.id"
+    entities = body.get("entities")
+    if entities is not None and not (
+        isinstance(entities, list)
+        and all(isinstance(e, dict) and isinstance(e.get("type"), str) for e in entities)
+    ):
+        # The SDK reads every entity's type (TurnContext.get_mentions).
+        return "the activity's entities are not each an object with a type"
     for field in ("id", "replyToId", "text", "name", "channelId", "locale"):
         # msrest would make a string of anything (an object's id becomes "{}").
         if body.get(field) is not None and not isinstance(body[field], str):

@@ -348,6 +348,8 @@ BREAKAGES = [
     {"from": "Ann"},
     {"conversation": {"conversationType": "personal"}},
     {"entities": "mention"},
+    {"entities": [None]},
+    {"entities": [{"text": "<at>Ann</at>"}]},
     {"timestamp": "yesterday"},
 ]
 

@@ -251,6 +251,8 @@ async def still_answers_help(teams: Teams, connector: FakeConnector) -> None:
 @SQLITE_ONLY
 @given(kind=st.integers(0, 7), damage=breakage)
 @example(kind=0, damage=[(("entities", 0, "text"), 5)])
+@example(kind=0, damage=[(("entities", 0), None)])
+@example(kind=0, damage=[(("entities", 0, "type"), None)])
 @example(kind=0, damage=[(("from", "name"), "x" * 300)])
 @example(kind=1, damage=[(("from", "id"), "29:" + "x" * 300)])
 @example(kind=1, damage=[(("id",), "9" * 300)])

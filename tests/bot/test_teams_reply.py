@@ -8,7 +8,7 @@ import pytest
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, Attachment, ConversationAccount, SuggestedActions
 
-from bot.teams import parse_activity, stored_reference
+from bot.teams import BearerHeaders, parse_activity, stored_reference
 from bot.teams_cards import render_activity
 from bot.teams_reply import activities_url, activity_json, fast_json, reply_fields, view_json
 from dialogs.messages import ConversationKind
@@ -154,3 +154,30 @@ def test_a_view_that_cannot_be_a_key_is_rendered_each_time() -> None:
     # Frozen views hash; one built with a list where a tuple belongs does not, and still renders.
     view = View(summary="Facts", blocks=(Facts([("Area", "North")]),))  # type: ignore[arg-type]
     assert view_json(view) == activity_json(render_activity(view))
+
+
+class CountedCredentials:
+    """The SDK's credentials as far as signing goes: a new token each time it is asked."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def signed_session(self, session):
+        self.asked += 1
+        session.headers["Authorization"] = f"Bearer token-{self.asked}"
+        return session
+
+
+def test_the_bearer_header_is_asked_for_once_a_minute_per_credentials() -> None:
+    now = [1000.0]
+    headers = BearerHeaders(clock=lambda: now[0])
+    one, other = CountedCredentials(), CountedCredentials()
+
+    assert headers(one) == headers(one) == {"Authorization": "Bearer token-1"}
+    assert headers(other) == {"Authorization": "Bearer token-1"}
+    now[0] += 59
+    assert headers(one) == {"Authorization": "Bearer token-1"}
+    now[0] += 2
+    assert headers(one) == {"Authorization": "Bearer token-2"}
+    assert (one.asked, other.asked) == (2, 1)
+    assert headers(None) == {}
