@@ -78,13 +78,22 @@ WORK_AT_ONCE = 16
 # Of those, the ones that start new work while acks are being answered: acks come first, and
 # the queue (and the memory it holds) still drains.
 WORK_WHILE_ACKING = 4
+# Payloads acked and still waiting for a worker, beyond which new requests are refused until
+# the queue shrinks: each waits as its body (half a kilobyte), so this bounds the memory a
+# flood can take (about 10 MB) and how late a reply can come (a few minutes).
+MAX_WAITING = 20_000
+BUSY = "partnerbot is very busy just now and could not take that. Please try again in a minute."
+# Refusals are logged at most this often, with how many there were.
+REFUSALS_LOGGED_EVERY = 10.0
 # Web API clients kept, one per workspace token.
 MAX_CLIENTS = 256
+SLACK_EDGE: web.AppKey[SlackEdge] = web.AppKey("slack_edge")
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 
 
 def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> None:
     edge = SlackEdge(core, command=settings.slack_command)
+    app[SLACK_EDGE] = edge
     bolt = create_bolt_app(settings, core, edge=edge, verified_before=True)
     verifier = SignatureVerifier(settings.slack_signing_secret)
 
@@ -99,6 +108,8 @@ def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> N
         # Bolt checks again; this only makes sure it never parses an unsigned body.
         if not verifier.is_valid_request(body, request.headers):
             return web.json_response({"error": "invalid request"}, status=401)
+        if edge.overloaded():
+            return edge.refuse(body, request.content_type)
         if edge.ack_known_command(body, request.content_type):
             return web.Response(status=200, content_type="text/plain")  # bolt's empty ack
         try:
@@ -189,6 +200,10 @@ def create_bolt_app(
     return bolt
 
 
+def _string_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 async def _acked(**_: Any) -> None:
     """The ``ack`` the work gets: Slack has had its answer already."""
 
@@ -276,10 +291,15 @@ class SlackEdge:
         self._responses = ResponseSession()
         self._queue: asyncio.Queue[Acked] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
-        # Requests to the events endpoint being answered now; _calm is set when there are none.
+        # Requests to the events endpoint being answered now, the turns running now, and an
+        # event set whenever one more may start (a turn ended, the requests stopped).
         self._acking = 0
-        self._calm = asyncio.Event()
-        self._calm.set()
+        self._running = 0
+        self._held = 0  # taken from the queue, waiting for their turn to start
+        self._may_start = asyncio.Event()
+        self.max_waiting = MAX_WAITING
+        self._refused = 0
+        self._refusals_logged = 0.0
         self._template: AsyncWebClient | None = None
         self._clients: OrderedDict[tuple[str | None, str | None], AsyncWebClient] = OrderedDict()
 
@@ -288,6 +308,35 @@ class SlackEdge:
         ``single_team``: its token is the only workspace's (no OAuth)."""
         self._template = client
         self._single_team = single_team
+
+    def overloaded(self) -> bool:
+        """Whether max_waiting acked payloads are waiting already."""
+        return self.waiting >= self.max_waiting
+
+    @property
+    def waiting(self) -> int:
+        """Payloads acked whose work has not started."""
+        return self._queue.qsize() + self._held
+
+    def refuse(self, body: str, content_type: str | None) -> web.Response:
+        """The answer to a signed request while overloaded, which takes nothing on: a slash
+        command acks with an ephemeral "busy, try again" (what Slack shows its sender); anything
+        else gets a 503, which Slack retries later (events) or shows as failed (buttons, forms)."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refusals_logged >= REFUSALS_LOGGED_EVERY:
+            logger.warning(
+                "Slack requests refused, %d acked payloads waiting: %d since the last warning",
+                self.waiting,
+                self._refused,
+            )
+            self._refused = 0
+            self._refusals_logged = now
+        if content_type == "application/x-www-form-urlencoded" and "command" in parse_body(
+            body, content_type
+        ):
+            return web.json_response({"response_type": "ephemeral", "text": BUSY})
+        return web.Response(status=503, headers={"Retry-After": "60"}, text="busy")
 
     def ack_known_command(self, body: str, content_type: str | None) -> bool:
         """Queue a signed slash command without bolt's dispatch, when bolt has nothing left to
@@ -318,40 +367,42 @@ class SlackEdge:
                 kind,
                 request.raw_body,
                 request.content_type,
-                context.team_id,
-                context.bot_token,
-                context.bot_user_id,
+                # bolt reads the team from the payload as it comes: only a string is an id.
+                _string_or_none(context.team_id),
+                _string_or_none(context.bot_token),
+                _string_or_none(context.bot_user_id),
             )
         )
 
     def _queue_work(self, acked: Acked) -> None:
         self._queue.put_nowait(acked)
         if not self._workers:
-            self._workers = [
-                asyncio.create_task(self._work(always=index < WORK_WHILE_ACKING))
-                for index in range(WORK_AT_ONCE)
-            ]
+            self._workers = [asyncio.create_task(self._work()) for _ in range(WORK_AT_ONCE)]
 
     @contextmanager
     def acking(self) -> Iterator[None]:
-        """Around each request to the events endpoint: while any is being answered, only
-        WORK_WHILE_ACKING workers start new work, so acks (Slack retries one not back within
-        3 s) come first and the work still moves; once the requests stop, all WORK_AT_ONCE
-        take the queue."""
+        """Around each request to the events endpoint: while any is being answered, at most
+        WORK_WHILE_ACKING turns run, so acks (Slack retries one not back within 3 s) come first
+        and the work still moves; once the requests stop, WORK_AT_ONCE do."""
         self._acking += 1
-        self._calm.clear()
         try:
             yield
         finally:
             self._acking -= 1
             if not self._acking:
-                self._calm.set()
+                self._may_start.set()
 
-    async def _work(self, *, always: bool) -> None:
+    async def _work(self) -> None:
         while True:
-            if not always:
-                await self._calm.wait()
             acked = await self._queue.get()
+            # Taken in order; run in the same order, as many at once as the limit of the
+            # moment allows (waiters wake first come first served).
+            self._held += 1
+            while self._running >= (WORK_WHILE_ACKING if self._acking else WORK_AT_ONCE):
+                self._may_start.clear()
+                await self._may_start.wait()
+            self._held -= 1
+            self._running += 1
             try:
                 await self._run(acked)
             except Exception as error:
@@ -361,6 +412,8 @@ class SlackEdge:
                     exc_info=error,
                 )
             finally:
+                self._running -= 1
+                self._may_start.set()
                 self._queue.task_done()
 
     async def _run(self, acked: Acked) -> None:
@@ -420,7 +473,7 @@ class SlackEdge:
             except TimeoutError:
                 logger.warning(
                     "%d acked Slack payloads were not worked on before the server stopped",
-                    self._queue.qsize(),
+                    self.waiting,
                 )
             for worker in self._workers:
                 worker.cancel()

@@ -96,6 +96,11 @@ class FakeSlack:
     installing: str = TEAM_ID
     revoked: set[str] = field(default_factory=set)
     _codes: dict[str, str] = field(default_factory=dict)
+    # While set to an unset Event, response_urls hold each request until it is set; how many
+    # are held at once, now and at most, is counted.
+    response_gate: asyncio.Event | None = None
+    responding: int = 0
+    most_responding: int = 0
     _server: TestServer | None = None
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -281,9 +286,15 @@ class FakeSlack:
 
     async def _response_url(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        await self._record(
-            Call(f"response/{name}", await request.json(), request.headers.get("Authorization"))
-        )
+        body = await request.json()
+        if self.response_gate is not None:
+            self.responding += 1
+            self.most_responding = max(self.most_responding, self.responding)
+            try:
+                await self.response_gate.wait()
+            finally:
+                self.responding -= 1
+        await self._record(Call(f"response/{name}", body, request.headers.get("Authorization")))
         return web.Response(text="ok")
 
     async def _upload(self, request: web.Request) -> web.Response:

@@ -260,6 +260,7 @@ async def test_a_broken_event_gets_no_5xx_and_breaks_nothing(
 @given(kind=st.integers(0, 2), damage=damages)
 @example(kind=0, damage=[(1, DELETE)])  # a button press with no user id
 @example(kind=0, damage=[(15, "not a dict")])  # state.values not a mapping
+@example(kind=0, damage=[(533, [None])])  # a team id that is a list
 @example(kind=1, damage=[(1, DELETE)])  # a modal submitted by no one
 @example(kind=1, damage=[(29, "[1, 2]")])  # private_metadata that is JSON but no object
 @example(kind=2, damage=[(40, "yesterday")])  # a message ts that is no number
