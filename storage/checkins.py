@@ -39,6 +39,9 @@ _NAMED_RESPONSE = select(Response).where(
     Response.member_id == bindparam("member_id"),
     Response.question == bindparam("question"),
 )
+_NAMED_RESPONSES = select(Response).where(
+    Response.cycle_id == bindparam("cycle_id"), Response.member_id == bindparam("member_id")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,14 @@ class CheckinRepository:
             _NAMED_RESPONSE, {"cycle_id": cycle_id, "member_id": member_id, "question": question}
         )
 
+    async def named_responses(self, cycle_id: int, member_id: int) -> dict[int, Response]:
+        """The member's saved answers in the cycle, by question (one query for a turn that
+        reads more than one)."""
+        rows = await self._session.scalars(
+            _NAMED_RESPONSES, {"cycle_id": cycle_id, "member_id": member_id}
+        )
+        return {row.question: row for row in rows}
+
     async def save_named(
         self,
         *,
@@ -162,30 +173,41 @@ class CheckinRepository:
         texts: dict[str, str],
         skipped: bool,
         now: datetime,
+        responses: dict[int, Response] | None = None,
     ) -> bool:
-        """Save or change a named answer; False when it was already exactly this."""
-        existing = await self.named_response(cycle_id, member_id, question)
+        """Save or change a named answer; False when it was already exactly this.
+        ``responses``: the member's answers in the cycle as named_responses read them this
+        turn, kept up to date here (else the answer is looked up); with them, the change is
+        written with the turn's next flush rather than at once (the turn reads it from
+        ``responses``, not the database)."""
+        if responses is None:
+            existing = await self.named_response(cycle_id, member_id, question)
+        else:
+            existing = responses.get(question)
         if existing is None:
-            self._session.add(
-                Response(
-                    cycle_id=cycle_id,
-                    member_id=member_id,
-                    area_id=area_id,
-                    question=question,
-                    rating=rating,
-                    texts=texts,
-                    skipped=skipped,
-                    created_at=now,
-                    updated_at=now,
-                )
+            response = Response(
+                cycle_id=cycle_id,
+                member_id=member_id,
+                area_id=area_id,
+                question=question,
+                rating=rating,
+                texts=texts,
+                skipped=skipped,
+                created_at=now,
+                updated_at=now,
             )
-            await self._session.flush()
+            self._session.add(response)
+            if responses is None:
+                await self._session.flush()
+            else:
+                responses[question] = response
             return True
         if (existing.rating, existing.texts, existing.skipped) == (rating, texts, skipped):
             return False
         existing.rating, existing.texts, existing.skipped = rating, texts, skipped
         existing.updated_at = now
-        await self._session.flush()
+        if responses is None:
+            await self._session.flush()
         return True
 
     async def save_anonymous(

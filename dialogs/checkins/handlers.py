@@ -15,7 +15,7 @@ from dialogs.outbox import MAX_LATENESS, Kind, ToMember, cancel, privately, queu
 from dialogs.parser import Command, UsageError, parse
 from dialogs.turn import Refusal, Turn
 from dialogs.views import BulletList, Facts, Heading, Paragraph, Reply, Tone, View, text_reply
-from storage.models import Cycle, Member, Participant
+from storage.models import Cycle, Member, Participant, Response
 from storage.repositories import UnitOfWork
 
 if TYPE_CHECKING:
@@ -276,7 +276,11 @@ async def resume(turn: Turn, command: Command) -> Sequence[Reply]:
 
 
 async def _current_view(
-    turn: Turn, framework: Framework, cycle: Cycle, participant: Participant
+    turn: Turn,
+    framework: Framework,
+    cycle: Cycle,
+    participant: Participant,
+    responses: dict[int, Response] | None = None,
 ) -> View:
     number = _next_question(cycle, participant)
     if number is None:
@@ -289,11 +293,12 @@ async def _current_view(
         data={"cycle": cycle.id, "question": number},
         now=turn.now,
     )
-    previous = (
-        None
-        if cycle.anonymous
-        else await turn.uow.checkins.named_response(cycle.id, turn.member.id, number)
-    )
+    if cycle.anonymous:
+        previous = None
+    elif responses is not None:
+        previous = responses.get(number)
+    else:
+        previous = await turn.uow.checkins.named_response(cycle.id, turn.member.id, number)
     return views.question(framework, cycle, number, previous=previous)
 
 
@@ -349,6 +354,7 @@ async def _save(
     rating: int | None,
     texts: dict[str, str],
     skipped: bool,
+    responses: dict[int, Response] | None = None,
 ) -> bool:
     """Save one answer; False when nothing changed (a double-clicked button)."""
     checkins = turn.uow.checkins
@@ -375,6 +381,7 @@ async def _save(
             texts=texts,
             skipped=skipped,
             now=turn.now,
+            responses=responses,
         )
     return await _responded(turn, cycle, participant, number) or changed
 
@@ -423,9 +430,26 @@ async def answer(turn: Turn, command: Command) -> Sequence[Reply]:
     texts = _texts_from(framework, values)
     if rating is None and not texts:
         raise Refusal("Pick a rating or write something first, or press Skip.")
-    if not await _save(turn, cycle, participant, number, rating=rating, texts=texts, skipped=False):
+    # The answer saved before and the next question's, in one query.
+    responses = (
+        None
+        if cycle.anonymous
+        else await turn.uow.checkins.named_responses(cycle.id, turn.member.id)
+    )
+    if not await _save(
+        turn,
+        cycle,
+        participant,
+        number,
+        rating=rating,
+        texts=texts,
+        skipped=False,
+        responses=responses,
+    ):
         return ()  # the same answer again: a double click
-    return await _after_save(turn, framework, cycle, participant, f"Saved question {number}.")
+    return await _after_save(
+        turn, framework, cycle, participant, f"Saved question {number}.", responses
+    )
 
 
 async def skip(turn: Turn, command: Command) -> Sequence[Reply]:
@@ -483,10 +507,15 @@ async def _has_answer(turn: Turn, cycle: Cycle, number: int) -> bool:
 
 
 async def _after_save(
-    turn: Turn, framework: Framework, cycle: Cycle, participant: Participant, note: str
+    turn: Turn,
+    framework: Framework,
+    cycle: Cycle,
+    participant: Participant,
+    note: str,
+    responses: dict[int, Response] | None = None,
 ) -> Sequence[Reply]:
     """What was saved and the next question, in one message (one send, one notification)."""
-    view = await _current_view(turn, framework, cycle, participant)
+    view = await _current_view(turn, framework, cycle, participant, responses)
     return (
         Reply(
             View(
