@@ -586,13 +586,16 @@ async def prepare(target: Server, fake: Loopback) -> None:
 
 
 async def drained(fake: Loopback, counter: str, at_least: int, *, within: float = 120.0) -> float:
-    """Wait until ``counter`` has reached ``at_least`` and stopped moving; seconds waited."""
-    started = time.monotonic()
+    """Wait until ``counter`` has reached ``at_least`` and stopped moving, or has not moved for
+    10 s (a reply the bot rightly left out: a double-clicked check-in answer); seconds waited."""
+    started = moved = time.monotonic()
     last = -1
     while time.monotonic() - started < within:
         now = (await fake.stats()).get(counter, 0)
-        if now >= at_least and now == last:
+        if now == last and (now >= at_least or time.monotonic() - moved > 10):
             break
+        if now != last:
+            moved = time.monotonic()
         last = now
         await asyncio.sleep(0.25)
     return time.monotonic() - started
@@ -633,24 +636,44 @@ async def baselines(args: argparse.Namespace, fake: Loopback) -> dict[str, Resul
     return found
 
 
-async def _counting(fake: Loopback, counter: str) -> tuple[Callable[[], Any], Callable[..., Any]]:
+async def _counting(
+    fake: Loopback, counter: str, target: Server | None = None
+) -> tuple[Callable[[], Any], Callable[..., Any]]:
     """before/after hooks: replies the loopback got during a run, per second, and how long the
-    server took to deliver the rest after wrk stopped."""
+    server took to deliver the rest after wrk stopped. With ``target``, the Slack requests it
+    refused as overloaded (its /metrics) are counted, and no reply is waited for them."""
 
-    async def before() -> int:
-        return (await fake.stats()).get(counter, 0)
+    async def before() -> tuple[int, float]:
+        return (await fake.stats()).get(counter, 0), await _refused(target)
 
-    async def after(start: int, run: Run) -> dict[str, float]:
+    async def after(state: tuple[int, float], run: Run) -> dict[str, float]:
+        start, refused_before = state
         at_end = (await fake.stats()).get(counter, 0)
-        waited = await drained(fake, counter, start + run.requests - run.errors, within=180)
+        refused = int(await _refused(target) - refused_before)
+        expected = start + run.requests - run.errors - refused
+        waited = await drained(fake, counter, expected, within=180)
         total = (await fake.stats()).get(counter, 0)
-        return {
+        found = {
             "replies/s during run": (at_end - start) / run.seconds,
             "replies total/requests": (total - start) / max(1, run.requests),
             "s to drain": waited,
         }
+        if target is not None:
+            found["refused as busy"] = refused
+        return found
 
     return before, after
+
+
+async def _refused(target: Server | None) -> float:
+    if target is None:
+        return 0.0
+    async with aiohttp.ClientSession() as session, session.get(target.url + "/metrics") as r:
+        text = await r.text()
+    for line in text.splitlines():
+        if line.startswith("partnerbot_slack_refused_total "):
+            return float(line.split()[1])
+    return 0.0
 
 
 async def bot_paths(
@@ -682,7 +705,7 @@ async def bot_paths(
         if args.profile:
             # Before the Slack path, whose replies may still be draining after it.
             await profile(args, fake, s, label, ("teams-help", "teams-answer"))
-        slack = await _counting(fake, "respond")
+        slack = await _counting(fake, "respond", s)
         found["slack"] = await measure(
             "Slack /partner help",
             s,
@@ -824,7 +847,8 @@ def report(
                 f"(target 50%); Slack help acks = {slack.rate / bolt:.2f}x bolt ack-only "
                 f"(target 1x), p99 {slack.p99:.1f} ms (target < 20); replies delivered during "
                 f"the run {slack.extra('replies/s during run') or 0:,.0f}/s, "
-                f"{slack.extra('s to drain') or 0:.1f} s to deliver the rest"
+                f"{slack.extra('s to drain') or 0:.1f} s to deliver the rest; "
+                f"{slack.extra('refused as busy') or 0:,.0f} refused as busy"
             )
     if {"x1", "x2"} <= scale.keys():
         write(

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.delivery import build_delivery
 from bot.logs import install_record_factory, with_request_id
-from bot.ops import Metrics, setup_operations
+from bot.ops import METRICS, Metrics, setup_operations
 from config.frameworks import load_frameworks
 from config.settings import Environment, Settings
 from dialogs.core import Partnerbot, utcnow
@@ -26,7 +26,6 @@ SETTINGS = web.AppKey("settings", Settings)
 DELIVERY = web.AppKey("delivery", DeliveryService)
 STORE = web.AppKey("store", Store)
 CORE = web.AppKey("core", Partnerbot)
-METRICS = web.AppKey("metrics", Metrics)
 
 MAX_BODY = 1024 * 1024
 

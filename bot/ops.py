@@ -74,10 +74,23 @@ class Metrics:
             "How long the oldest pending message has been due (0 when nothing is due)",
             registry=registry,
         )
+        self.slack_waiting = Gauge(
+            "partnerbot_slack_waiting_payloads",
+            "Slack payloads acked whose work has not started",
+            registry=registry,
+        )
+        self.slack_refused = Counter(
+            "partnerbot_slack_refused",
+            "Slack requests refused because too many acked payloads were waiting",
+            registry=registry,
+        )
         self.delivery = DeliveryMetrics(registry)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+METRICS = web.AppKey("metrics", Metrics)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import re
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +40,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.ops import METRICS
 from bot.slack_blocks import (
     form_command,
     images_of,
@@ -94,6 +95,10 @@ _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 def setup_slack(app: web.Application, settings: Settings, core: Partnerbot) -> None:
     edge = SlackEdge(core, command=settings.slack_command)
     app[SLACK_EDGE] = edge
+    metrics = app.get(METRICS)
+    if metrics is not None:
+        metrics.slack_waiting.set_function(lambda: edge.waiting)
+        edge.on_refused = metrics.slack_refused.inc
     bolt = create_bolt_app(settings, core, edge=edge, verified_before=True)
     verifier = SignatureVerifier(settings.slack_signing_secret)
 
@@ -298,6 +303,7 @@ class SlackEdge:
         self._held = 0  # taken from the queue, waiting for their turn to start
         self._may_start = asyncio.Event()
         self.max_waiting = MAX_WAITING
+        self.on_refused: Callable[[], object] = lambda: None
         self._refused = 0
         self._refusals_logged = 0.0
         self._template: AsyncWebClient | None = None
@@ -323,6 +329,7 @@ class SlackEdge:
         command acks with an ephemeral "busy, try again" (what Slack shows its sender); anything
         else gets a 503, which Slack retries later (events) or shows as failed (buttons, forms)."""
         self._refused += 1
+        self.on_refused()
         now = time.monotonic()
         if now - self._refusals_logged >= REFUSALS_LOGGED_EVERY:
             logger.warning(

@@ -11,8 +11,10 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import create_app
 from bot.slack import SLACK_EDGE, WORK_AT_ONCE, WORK_WHILE_ACKING, SlackEdge
@@ -40,7 +42,9 @@ async def served(
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
-        yield SlackSender(str(server.make_url("/slack/events"))), app[SLACK_EDGE]
+        sender = SlackSender(str(server.make_url("/slack/events")))
+        sender.base = str(server.make_url("")).rstrip("/")  # type: ignore[attr-defined]
+        yield sender, app[SLACK_EDGE]
     finally:
         if fake_slack.response_gate is not None:
             fake_slack.response_gate.set()
@@ -54,6 +58,18 @@ async def held(fake: FakeSlack, count: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{fake.responding} turns reached Slack, not {count}")
+
+
+async def scraped(base: str) -> dict[str, float]:
+    """The app's /metrics, sample name -> value (unlabelled samples)."""
+    async with aiohttp.ClientSession() as session, session.get(base + "/metrics") as response:
+        text = await response.text()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
 
 
 async def first_command(slack: SlackSender, fake: FakeSlack) -> None:
@@ -136,6 +152,7 @@ async def test_over_its_backlog_the_bot_refuses_what_it_cannot_take_and_loses_no
             event_status, _ = await slack.event(
                 envelope(direct("me", ts="1700000900.000900"), event_id="EvBusy")
             )
+        metrics = await scraped(slack.base)
     # The command's sender is told, in the ack Slack shows them; the event is for Slack to retry.
     assert status == 200
     assert json.loads(body) == {
@@ -145,6 +162,8 @@ async def test_over_its_backlog_the_bot_refuses_what_it_cannot_take_and_loses_no
     }
     assert event_status == 503
     assert "Slack requests refused, 3 acked payloads waiting" in caplog.text
+    assert metrics["partnerbot_slack_refused_total"] == 2
+    assert metrics["partnerbot_slack_waiting_payloads"] == 3
 
     fake_slack.response_gate.set()
     await asyncio.wait_for(edge.idle(), timeout=10)
