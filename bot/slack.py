@@ -81,8 +81,8 @@ WORK_AT_ONCE = 16
 WORK_WHILE_ACKING = 4
 # Payloads acked and still waiting for a worker, beyond which new requests are refused until
 # the queue shrinks: each waits as its body (half a kilobyte), so this bounds the memory a
-# flood can take (about 10 MB) and how late a reply can come (a few minutes).
-MAX_WAITING = 20_000
+# flood can take (about 5 MB) and how late a reply can come (a minute or two).
+MAX_WAITING = 10_000
 BUSY = "partnerbot is very busy just now and could not take that. Please try again in a minute."
 # Refusals are logged at most this often, with how many there were.
 REFUSALS_LOGGED_EVERY = 10.0
