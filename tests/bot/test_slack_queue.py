@@ -72,6 +72,13 @@ async def scraped(base: str) -> dict[str, float]:
     }
 
 
+async def acked_helps(slack: SlackSender, fake: FakeSlack, users: list[str]) -> None:
+    """A help from each of ``users``, each acked at once, until the first turns reach Slack."""
+    for user in users:
+        assert await slack.command(slash(fake, "help", response=user, user=user)) == (200, "")
+    await held(fake, WORK_WHILE_ACKING)
+
+
 async def first_command(slack: SlackSender, fake: FakeSlack) -> None:
     # Answered with nothing held: the bot learns who it is, U1 becomes the coordinator.
     await slack.command(slash(fake, "help", response="first", user="U1"))
@@ -113,12 +120,7 @@ async def test_at_shutdown_work_still_queued_after_the_grace_is_dropped_and_coun
     fake_slack.response_gate = asyncio.Event()
     users = [f"U{n}" for n in range(2, 12)]
     with edge.acking():
-        for user in users:
-            assert await slack.command(slash(fake_slack, "help", response=user, user=user)) == (
-                200,
-                "",
-            )
-        await held(fake_slack, WORK_WHILE_ACKING)
+        await acked_helps(slack, fake_slack, users)
 
         with caplog.at_level(logging.WARNING, logger="bot.slack"):
             await edge.finish(grace=0.2)
@@ -140,12 +142,7 @@ async def test_over_its_backlog_the_bot_refuses_what_it_cannot_take_and_loses_no
     edge.max_waiting = 3
     taken = [f"U{n}" for n in range(2, 2 + WORK_WHILE_ACKING + 3)]
     with edge.acking():
-        for user in taken:
-            assert await slack.command(slash(fake_slack, "help", response=user, user=user)) == (
-                200,
-                "",
-            )
-        await held(fake_slack, WORK_WHILE_ACKING)
+        await acked_helps(slack, fake_slack, taken)
 
         with caplog.at_level(logging.WARNING, logger="bot.slack"):
             status, body = await slack.command(slash(fake_slack, "help", response="late"))
