@@ -18,7 +18,7 @@ from botbuilder.schema import Activity, Attachment, ChannelAccount, Conversation
 from yarl import URL
 
 from bot.teams_cards import render_activity
-from dialogs.views import View
+from dialogs.views import Image, View
 
 # The fields the renderer (bot/teams_cards.py) sets; an activity with any other goes through
 # msrest's serialiser as it is, so nothing it carries is lost on the fast path.
@@ -56,14 +56,20 @@ class ConnectorError(Exception):
 
 
 # Views rendered lately, each with its JSON: most replies are one of a few (help, the next
-# question of a check-in, "saved"), and rendering one is most of a reply's own CPU.
+# question of a check-in, "saved"), and rendering one is most of a reply's own CPU. Only small
+# views are kept: a report's charts are PNGs, its listings long, and each is asked for once.
 MAX_RENDERED = 256
+MAX_RENDERED_BLOCKS = 40
 _rendered: OrderedDict[View, dict[str, Any]] = OrderedDict()
 
 
 def view_json(view: View) -> dict[str, Any]:
     """``view`` rendered as the JSON of its activity (render_activity, activity_json), the same
-    object for an equal view rendered a moment ago: callers copy it, never change it."""
+    object for an equal small view rendered a moment ago: callers copy it, never change it."""
+    if len(view.blocks) > MAX_RENDERED_BLOCKS or any(
+        isinstance(block, Image) for block in view.blocks
+    ):
+        return activity_json(render_activity(view))
     try:
         found = _rendered.get(view)
     except TypeError:  # a view holding something unhashable: rendered each time

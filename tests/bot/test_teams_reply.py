@@ -8,11 +8,12 @@ import pytest
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, Attachment, ConversationAccount, SuggestedActions
 
+from bot import teams_reply
 from bot.teams import BearerHeaders, parse_activity, stored_reference
 from bot.teams_cards import render_activity
 from bot.teams_reply import activities_url, activity_json, fast_json, reply_fields, view_json
 from dialogs.messages import ConversationKind
-from dialogs.views import Actions, Button, Facts, Heading, Paragraph, View
+from dialogs.views import Actions, Button, Facts, Heading, Image, Paragraph, View
 
 INCOMING = {
     "type": "message",
@@ -181,3 +182,14 @@ def test_the_bearer_header_is_asked_for_once_a_minute_per_credentials() -> None:
     assert headers(one) == {"Authorization": "Bearer token-2"}
     assert (one.asked, other.asked) == (2, 1)
     assert headers(None) == {}
+
+
+def test_a_view_with_a_chart_or_many_blocks_is_not_kept() -> None:
+    chart = View(
+        summary="Report", blocks=(Heading("Report"), Image("Ratings", "bars", b"\x89PNG" * 5000))
+    )
+    long = View(summary="All", blocks=tuple(Paragraph(f"Line {n}") for n in range(41)))
+    for view in (chart, long):
+        assert view_json(view) == activity_json(render_activity(view))
+        assert view not in teams_reply._rendered
+        assert view_json(view) is not view_json(view)
