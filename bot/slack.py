@@ -205,10 +205,6 @@ def create_bolt_app(
     return bolt
 
 
-def _string_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 async def _acked(**_: Any) -> None:
     """The ``ack`` the work gets: Slack has had its answer already."""
 
@@ -375,9 +371,9 @@ class SlackEdge:
                 request.raw_body,
                 request.content_type,
                 # bolt reads the team from the payload as it comes: only a string is an id.
-                _string_or_none(context.team_id),
-                _string_or_none(context.bot_token),
-                _string_or_none(context.bot_user_id),
+                _text_of(context.team_id) or None,
+                _text_of(context.bot_token) or None,
+                _text_of(context.bot_user_id) or None,
             )
         )
 

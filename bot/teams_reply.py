@@ -10,7 +10,7 @@ token. Invokes, installs and proactive sends still go through botbuilder.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -60,28 +60,24 @@ class ConnectorError(Exception):
 # views are kept: a report's charts are PNGs, its listings long, and each is asked for once.
 MAX_RENDERED = 256
 MAX_RENDERED_BLOCKS = 40
-_rendered: OrderedDict[View, dict[str, Any]] = OrderedDict()
 
 
 def view_json(view: View) -> dict[str, Any]:
     """``view`` rendered as the JSON of its activity (render_activity, activity_json), the same
     object for an equal small view rendered a moment ago: callers copy it, never change it."""
-    if len(view.blocks) > MAX_RENDERED_BLOCKS or any(
+    if len(view.blocks) <= MAX_RENDERED_BLOCKS and not any(
         isinstance(block, Image) for block in view.blocks
     ):
-        return activity_json(render_activity(view))
-    try:
-        found = _rendered.get(view)
-    except TypeError:  # a view holding something unhashable: rendered each time
-        return activity_json(render_activity(view))
-    if found is None:
-        found = activity_json(render_activity(view))
-        _rendered[view] = found
-        if len(_rendered) > MAX_RENDERED:
-            _rendered.popitem(last=False)
-    else:
-        _rendered.move_to_end(view)
-    return found
+        try:
+            return _rendered(view)
+        except TypeError:  # a view holding something unhashable: rendered each time
+            pass
+    return activity_json(render_activity(view))
+
+
+@lru_cache(maxsize=MAX_RENDERED)
+def _rendered(view: View) -> dict[str, Any]:
+    return activity_json(render_activity(view))
 
 
 def activity_json(activity: Activity) -> dict[str, Any]:
