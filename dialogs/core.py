@@ -30,7 +30,7 @@ from dialogs.privacy import service as privacy_service
 from dialogs.turn import Handler, Partnership, Refusal, Turn
 from dialogs.views import Actions, Button, Paragraph, Reply, Tone, View, text_reply
 from storage.models import DialogState, Identity, Member
-from storage.repositories import Conflict, Store, UnitOfWork
+from storage.repositories import Conflict, Sender, Store, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -106,13 +106,19 @@ class Partnerbot:
 
     async def _handle(self, message: IncomingMessage) -> Sequence[Reply]:
         now = self._clock()
+        sender = message.sender
         async with self._store.unit() as uow:
-            if message.event_id and not await uow.inbound_events.first_time(
-                message.sender.platform, message.event_id, now=now
-            ):
-                logger.info("duplicate event ignored: %s", message.sender.platform)
+            fresh, known = await uow.members.arrival(
+                sender.platform,
+                sender.tenant_id,
+                sender.user_id,
+                event_id=message.event_id or None,
+                now=now,
+            )
+            if not fresh:
+                logger.info("duplicate event ignored: %s", sender.platform)
                 return ()
-            member, state, standing, greeting = await self._recognise(uow, message, now)
+            member, state, standing, greeting = await self._recognise(uow, message, known, now)
             await self._remember_conversation(uow, message.conversation, now)
             roles, coordinates, first = await self._roles(
                 uow, member, message.sender, now, standing
@@ -180,13 +186,13 @@ class Partnerbot:
         )
 
     async def _recognise(
-        self, uow: UnitOfWork, message: IncomingMessage, now: datetime
+        self, uow: UnitOfWork, message: IncomingMessage, known: Sender | None, now: datetime
     ) -> tuple[
         Member, DialogState | None, tuple[frozenset[str], frozenset[int]], tuple[Reply, ...]
     ]:
-        """The sender's member row (registered now if new), dialog state, roles and areas."""
+        """The sender's member row (``known``, or registered now if new), dialog state, roles
+        and areas."""
         sender = message.sender
-        known = await uow.members.sender(sender.platform, sender.tenant_id, sender.user_id)
         greeting: tuple[Reply, ...] = ()
         state = None
         standing: tuple[frozenset[str], frozenset[int]] = (frozenset(), frozenset())

@@ -10,11 +10,13 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Integer,
     String,
+    and_,
     bindparam,
     cast,
     delete,
     func,
     literal,
+    literal_column,
     null,
     select,
     union_all,
@@ -64,23 +66,46 @@ _IDENTITY = select(Identity).where(*_BY_PLATFORM_USER)
 # The sender, their member row and the dialog they are in (if any): the one query a turn makes
 # to know who is talking and whether a flow waits for their words.
 # The sender's roles and the areas they coordinate come with their row, each list folded into
-# one comma-separated value (roles are words; area ids numbers): a query a turn less.
-_SENDER_ROLES = (
-    select(func.aggregate_strings(Role.role, ","))
-    .where(Role.member_id == Member.id)
-    .scalar_subquery()
-)
-_SENDER_AREAS = (
-    select(func.aggregate_strings(cast(AreaCoordinator.area_id, String), ","))
-    .where(AreaCoordinator.member_id == Member.id)
-    .scalar_subquery()
-)
-_SENDER = (
-    select(Identity, Member, DialogState, _SENDER_ROLES, _SENDER_AREAS)
-    .join(Member, Member.id == Identity.member_id)
-    .outerjoin(DialogState, DialogState.member_id == Member.id)
-    .where(*_BY_PLATFORM_USER)
-)
+# one comma-separated value (roles are words; area ids numbers): a query a turn less. The
+# separator is written into the SQL, in each dialect's own function: SQLAlchemy's
+# aggregate_strings makes it a literal parameter, rendered into the statement again with a
+# regular expression at every execution.
+_AGGREGATE = {"sqlite": func.group_concat, "postgresql": func.string_agg}
+
+
+def _sender_of(dialect: str, *, base: Any = None, fresh: Any = None) -> Any:
+    """The sender, their member row and the dialog they are in (if any), with their roles and
+    areas: the one query a turn makes to know who is talking and whether a flow waits for
+    their words. With ``base``, outer-joined to it, so that a row comes back for a stranger."""
+    comma = literal_column("','")
+    roles = (
+        select(_AGGREGATE[dialect](Role.role, comma))
+        .where(Role.member_id == Member.id)
+        .scalar_subquery()
+    )
+    areas = (
+        select(_AGGREGATE[dialect](cast(AreaCoordinator.area_id, String), comma))
+        .where(AreaCoordinator.member_id == Member.id)
+        .scalar_subquery()
+    )
+    columns = (Identity, Member, DialogState, roles, areas)
+    if base is None:
+        return (
+            select(*columns)
+            .join(Member, Member.id == Identity.member_id)
+            .outerjoin(DialogState, DialogState.member_id == Member.id)
+            .where(*_BY_PLATFORM_USER)
+        )
+    return (
+        select(fresh, *columns)
+        .select_from(base)
+        .outerjoin(Identity, and_(*_BY_PLATFORM_USER))
+        .outerjoin(Member, Member.id == Identity.member_id)
+        .outerjoin(DialogState, DialogState.member_id == Member.id)
+    )
+
+
+_SENDER = {dialect: _sender_of(dialect) for dialect in ("sqlite", "postgresql")}
 _CONVERSATION = select(Conversation).where(
     Conversation.platform == bindparam("platform"),
     Conversation.tenant_id == bindparam("tenant_id"),
@@ -111,6 +136,17 @@ _FIRST_TIME = {
     .on_conflict_do_nothing(index_elements=["platform", "event_id"])
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
+# On PostgreSQL a turn's first two statements are one: the message's id written in a WITH
+# clause, and the sender read in the same statement, one row whatever happens (the count of
+# ids written, then the sender or nulls for a stranger). A round trip and an ORM execution a
+# turn fewer; SQLite has no INSERT inside a WITH, so there they stay two.
+_ARRIVAL = _sender_of(
+    "postgresql",
+    base=select(literal_column("1").label("one")).subquery("one"),
+    fresh=select(func.count())
+    .select_from(_FIRST_TIME["postgresql"].returning(literal_column("1")).cte("fresh"))
+    .scalar_subquery(),
+)
 
 
 class Sender(NamedTuple):
@@ -119,6 +155,12 @@ class Sender(NamedTuple):
     dialog_state: DialogState | None
     roles: frozenset[str] = frozenset()
     areas: frozenset[int] = frozenset()
+
+
+def _sender(row: Any) -> Sender:
+    roles = frozenset(row[3].split(",")) if row[3] else frozenset()
+    areas = frozenset(int(area) for area in row[4].split(",")) if row[4] else frozenset()
+    return Sender(row[0], row[1], row[2], roles, areas)
 
 
 class MemberRepository:
@@ -138,14 +180,35 @@ class MemberRepository:
         they coordinate, in one query: every turn asks."""
         row = (
             await self._session.execute(
-                _SENDER, {"platform": platform, "tenant_id": tenant_id, "user_id": user_id}
+                _SENDER[self._session.get_bind().dialect.name],
+                {"platform": platform, "tenant_id": tenant_id, "user_id": user_id},
             )
         ).first()
-        if row is None:
-            return None
-        roles = frozenset(row[3].split(",")) if row[3] else frozenset()
-        areas = frozenset(int(area) for area in row[4].split(",")) if row[4] else frozenset()
-        return Sender(row[0], row[1], row[2], roles, areas)
+        return None if row is None else _sender(row)
+
+    async def arrival(
+        self, platform: str, tenant_id: str, user_id: str, *, event_id: str | None, now: datetime
+    ) -> tuple[bool, Sender | None]:
+        """A message's id recorded (``InboundEventRepository.first_time``) and its sender read
+        (``sender``): False and None when the id was seen before (a platform retry), else True
+        and the sender, None for a stranger. One statement on PostgreSQL."""
+        sender = {"platform": platform, "tenant_id": tenant_id, "user_id": user_id}
+        if event_id is None:
+            return True, await self.sender(platform, tenant_id, user_id)
+        if self._session.get_bind().dialect.name != "postgresql":
+            if not await InboundEventRepository(self._session).first_time(
+                platform, event_id, now=now
+            ):
+                return False, None
+            return True, await self.sender(platform, tenant_id, user_id)
+        row = (
+            await self._session.execute(
+                _ARRIVAL, {**sender, "event_id": event_id, "received_at": now}
+            )
+        ).one()
+        if not row[0]:
+            return False, None
+        return True, None if row[1] is None else _sender(row[1:])
 
     async def identities_of(self, member_id: int) -> list[Identity]:
         result = await self._session.scalars(

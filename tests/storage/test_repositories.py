@@ -128,6 +128,64 @@ async def test_inbound_events_are_seen_once(store):
         assert await uow.inbound_events.first_time("slack", "Ev1", now=NOW) is True
 
 
+async def test_a_messages_arrival_records_its_id_and_reads_its_sender_once(store):
+    async with store.unit() as uow:
+        member, _ = await uow.members.register(
+            platform="teams", tenant_id="t1", user_id="29:abc", display_name="Aileen", now=NOW
+        )
+        north = await uow.areas.add("North", now=NOW)
+        south = await uow.areas.add("South", now=NOW)
+        await uow.members.grant(member.id, "coordinator", now=NOW)
+        await uow.members.grant(member.id, "facilitator", now=NOW)
+        await uow.members.appoint_area_coordinator(member.id, north.id, now=NOW)
+        await uow.members.appoint_area_coordinator(member.id, south.id, now=NOW)
+        await uow.dialog_states.save(member.id, flow="checkin", step="q1", data={"n": 1}, now=NOW)
+    async with store.unit() as uow:
+        fresh, known = await uow.members.arrival("teams", "t1", "29:abc", event_id="act-1", now=NOW)
+        assert fresh is True and known is not None
+        assert (known.member.id, known.member.display_name) == (member.id, "Aileen")
+        assert known.identity.user_id == "29:abc"
+        assert (known.dialog_state.flow, known.dialog_state.data) == ("checkin", {"n": 1})
+        assert known.roles == {"coordinator", "facilitator"}
+        assert known.areas == {north.id, south.id}
+        known.identity.display_name = "Aileen M"  # what a turn changes is saved with it
+    async with store.unit() as uow:
+        # The same id again (a platform retry): nothing read, nothing written.
+        assert await uow.members.arrival("teams", "t1", "29:abc", event_id="act-1", now=NOW) == (
+            False,
+            None,
+        )
+        assert (await uow.members.identity("teams", "t1", "29:abc")).display_name == "Aileen M"
+        # A stranger's message is recorded; there is nobody to read.
+        assert await uow.members.arrival("teams", "t1", "29:new", event_id="act-2", now=NOW) == (
+            True,
+            None,
+        )
+        # Without an id (the console) only the sender is read.
+        fresh, known = await uow.members.arrival("teams", "t1", "29:abc", event_id=None, now=NOW)
+        assert fresh is True and known.member.id == member.id
+        assert known.dialog_state is not None
+    async with store.unit() as uow:
+        assert await uow.inbound_events.first_time("teams", "act-2", now=NOW) is False
+        assert await uow.inbound_events.forget_before(NOW + timedelta(seconds=1)) == 2
+
+
+async def test_a_turn_that_fails_leaves_its_message_unrecorded(store):
+    """A crash mid-turn rolls the id back with the rest, so the platform's retry is answered."""
+    async with store.unit() as uow:
+        await uow.members.register(
+            platform="slack", tenant_id="T1", user_id="U1", display_name="A", now=NOW
+        )
+    with pytest.raises(RuntimeError):
+        async with store.unit() as uow:
+            fresh, _ = await uow.members.arrival("slack", "T1", "U1", event_id="Ev9", now=NOW)
+            assert fresh is True
+            raise RuntimeError("the turn failed")
+    async with store.unit() as uow:
+        fresh, known = await uow.members.arrival("slack", "T1", "U1", event_id="Ev9", now=NOW)
+        assert fresh is True and known.member.display_name == "A"
+
+
 async def test_meta_claim_succeeds_for_one_caller_only(store):
     async with store.unit() as uow:
         assert await uow.meta.claim("first_coordinator", "1") is True
