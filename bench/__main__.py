@@ -13,6 +13,7 @@ BENCHMARKS = {
     "slowack": "bench.slowack",
     "search": "bench.search",
     "report": "bench.report",
+    "turndb": "bench.turndb",
 }
 
 
