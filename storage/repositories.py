@@ -192,7 +192,6 @@ class MemberRepository:
         """A message's id recorded (``InboundEventRepository.first_time``) and its sender read
         (``sender``): False and None when the id was seen before (a platform retry), else True
         and the sender, None for a stranger. One statement on PostgreSQL."""
-        sender = {"platform": platform, "tenant_id": tenant_id, "user_id": user_id}
         if event_id is None:
             return True, await self.sender(platform, tenant_id, user_id)
         if self._session.get_bind().dialect.name != "postgresql":
@@ -203,7 +202,14 @@ class MemberRepository:
             return True, await self.sender(platform, tenant_id, user_id)
         row = (
             await self._session.execute(
-                _ARRIVAL, {**sender, "event_id": event_id, "received_at": now}
+                _ARRIVAL,
+                {
+                    "platform": platform,
+                    "tenant_id": tenant_id,
+                    "user_id": user_id,
+                    "event_id": event_id,
+                    "received_at": now,
+                },
             )
         ).one()
         if not row[0]:
