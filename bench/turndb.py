@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from bench.fanout import postgres_database, sqlite_database
+from bench.fanout import postgres_database, sqlite_database, write
 from dialogs.core import Partnerbot
 from dialogs.messages import (
     ConversationAddress,
@@ -51,10 +51,6 @@ def message(index: int, text: str) -> IncomingMessage:
         Platform.TEAMS, "tenant", f"a:chat-{index}", ConversationKind.PERSONAL
     )
     return IncomingMessage(user, chat, text, event_id=uuid.uuid4().hex)
-
-
-def write(line: str = "") -> None:
-    print(line, flush=True)  # noqa: T201 - the benchmark's report
 
 
 async def cpu_per_unit(work: Callable[[int], Awaitable[None]], turns: int) -> float:
