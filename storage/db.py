@@ -26,9 +26,10 @@ def is_sqlite(url: str) -> bool:
 
 # A pooled PostgreSQL connection unused this long is pinged before it is lent again.
 PING_IDLE_AFTER = 5.0
-# PostgreSQL connections kept per process, and opened beyond that when every one is lent.
+# PostgreSQL connections per process. None beyond these: a unit of work that finds all of them
+# lent waits for one to come back (the server is busy with the others' statements anyway).
 PG_POOL_SIZE = 16
-PG_POOL_OVERFLOW = 8
+PG_POOL_OVERFLOW = 0
 
 
 def create_engine(
@@ -52,10 +53,11 @@ def create_engine(
         # SQLite notes, "Serializable isolation / Savepoints / Transactional DDL").
         event.listen(engine.sync_engine, "begin", _begin)
         return engine
-    # As many pooled connections as turns a busy process has waiting on the database (a
-    # server answers 32 connections at once in the benchmarks): with SQLAlchemy's default of 5
-    # and 10 more on overflow, each connection over 5 was opened and closed again with every
-    # burst, a new PostgreSQL backend each time.
+    # A pool with no overflow. SQLAlchemy closes an overflow connection as soon as it is given
+    # back, so a busy process (32 turns at once in the benchmarks) opened a new backend for
+    # nearly every turn over the pool's size: about 5 a second with 16 and 8 on overflow, each
+    # a fork on the server, an SSL attempt and a login on ours, and every statement prepared
+    # again, which cost a Teams help turn a third of its throughput (docs/benchmarks.md).
     kwargs.setdefault("pool_size", PG_POOL_SIZE)
     kwargs.setdefault("max_overflow", PG_POOL_OVERFLOW)
     engine = create_async_engine(url, **kwargs)

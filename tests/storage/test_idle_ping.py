@@ -80,3 +80,27 @@ async def test_a_burst_of_turns_reuses_the_connections_of_the_burst_before(
         assert second == first
     finally:
         await engine.dispose()
+
+
+async def test_a_burst_larger_than_the_pool_waits_for_its_connections_not_new_ones(
+    postgres_url: str,
+) -> None:
+    """40 units at once, more than the pool holds, twice: the units beyond the pool wait for
+    a connection another gives back, rather than each opening a backend of its own that is
+    closed again when it is given back (a new PostgreSQL backend, its statements prepared
+    again, for every turn over the pool's size in a busy process)."""
+    engine = create_engine(postgres_url)
+
+    async def unit() -> int:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_sleep(0.02)"))
+            return (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+
+    try:
+        first = await asyncio.gather(*(unit() for _ in range(40)))
+        second = await asyncio.gather(*(unit() for _ in range(40)))
+        assert len(first) == len(second) == 40  # every unit ran
+        assert len(set(first)) == engine.pool.size()
+        assert set(second) == set(first)
+    finally:
+        await engine.dispose()
