@@ -34,6 +34,20 @@ _CYCLE_AND_PARTICIPANT = (
     )
     .where(Cycle.id == bindparam("cycle_id"))
 )
+# The cycle, the member's place in it and their saved answers in it (one row per answer, or one
+# row with no answer): what a check-in answer reads before it saves, in one query.
+_ANSWERING = (
+    select(Cycle, Participant, Response)
+    .outerjoin(
+        Participant,
+        and_(Participant.cycle_id == Cycle.id, Participant.member_id == bindparam("member_id")),
+    )
+    .outerjoin(
+        Response,
+        and_(Response.cycle_id == Cycle.id, Response.member_id == bindparam("member_id")),
+    )
+    .where(Cycle.id == bindparam("cycle_id"))
+)
 _NAMED_RESPONSE = select(Response).where(
     Response.cycle_id == bindparam("cycle_id"),
     Response.member_id == bindparam("member_id"),
@@ -129,6 +143,19 @@ class CheckinRepository:
             )
         ).first()
         return (None, None) if row is None else (row[0], row[1])
+
+    async def answering(
+        self, cycle_id: int, member_id: int
+    ) -> tuple[Cycle | None, Participant | None, dict[int, Response]]:
+        """``cycle_and_participant`` and ``named_responses`` in one query, for a turn that
+        needs both (every check-in answer button)."""
+        rows = (
+            await self._session.execute(_ANSWERING, {"cycle_id": cycle_id, "member_id": member_id})
+        ).all()
+        if not rows:
+            return None, None, {}
+        responses = {row[2].question: row[2] for row in rows if row[2] is not None}
+        return rows[0][0], rows[0][1], responses
 
     async def participant(self, cycle_id: int, member_id: int) -> Participant | None:
         return await self._session.get(Participant, (cycle_id, member_id))

@@ -303,11 +303,26 @@ async def _current_view(
 
 
 async def _answerable(turn: Turn, command: Command) -> tuple[Framework, Cycle, Participant, int]:
+    framework, cycle, participant, number, _ = await _answerable_with(turn, command, False)
+    return framework, cycle, participant, number
+
+
+async def _answerable_with(
+    turn: Turn, command: Command, responses: bool
+) -> tuple[Framework, Cycle, Participant, int, dict[int, Response]]:
+    """``_answerable``, and with ``responses`` the member's saved answers in the cycle read in
+    the same query (none for an anonymous cycle: nothing there is theirs by name)."""
     if not turn.message.is_direct:
         raise Refusal("Check-in answers are given privately: message me directly.")
-    cycle, participant = await turn.uow.checkins.cycle_and_participant(
-        command.get("cycle"), turn.member.id
-    )
+    saved: dict[int, Response] = {}
+    if responses:
+        cycle, participant, saved = await turn.uow.checkins.answering(
+            command.get("cycle"), turn.member.id
+        )
+    else:
+        cycle, participant = await turn.uow.checkins.cycle_and_participant(
+            command.get("cycle"), turn.member.id
+        )
     if cycle is None or cycle.status != "open":
         raise Refusal("That check-in has closed; answers can no longer be changed.")
     if participant is None:
@@ -315,7 +330,7 @@ async def _answerable(turn: Turn, command: Command) -> tuple[Framework, Cycle, P
     number = command.get("question")
     if number not in cycle.questions:
         raise Refusal(f"Question {number} is not part of this check-in.")
-    return _framework(turn, cycle.framework_key), cycle, participant, number
+    return _framework(turn, cycle.framework_key), cycle, participant, number, saved
 
 
 def _rating_from(framework: Framework, raw: str | None) -> int | None:
@@ -424,18 +439,14 @@ async def _save_anonymous_piece(
 
 async def answer(turn: Turn, command: Command) -> Sequence[Reply]:
     # Every refusal comes before the first write (its spec says so: no savepoint).
-    framework, cycle, participant, number = await _answerable(turn, command)
+    # The answer saved before and the next question's come with the cycle, in one query.
+    framework, cycle, participant, number, saved = await _answerable_with(turn, command, True)
     values = {item.name: item.value for item in turn.message.form}
     rating = _rating_from(framework, values.get("rating"))
     texts = _texts_from(framework, values)
     if rating is None and not texts:
         raise Refusal("Pick a rating or write something first, or press Skip.")
-    # The answer saved before and the next question's, in one query.
-    responses = (
-        None
-        if cycle.anonymous
-        else await turn.uow.checkins.named_responses(cycle.id, turn.member.id)
-    )
+    responses = None if cycle.anonymous else saved
     if not await _save(
         turn,
         cycle,

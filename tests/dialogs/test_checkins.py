@@ -192,6 +192,29 @@ async def test_skip_keeps_an_earlier_answer_and_what_is_on_the_card(core, store)
     assert await saved_answer(store, 2, 3) == (2, {}, False)
 
 
+async def test_an_answer_reads_the_cycle_its_place_and_its_saved_answers_in_one_query(core, store):
+    await say(core, ANN, "checkin start qi-3.2 questions=1,3,4 areas=Marr closes=2026-03-31")
+    await say(core, BOB, "checkin answer 1 1", form={"rating": "5", "working_well": WELL})
+    await say(core, BOB, "checkin answer 1 3", form={"rating": "2"})
+    async with store.unit() as uow:
+        cycle, participant, saved = await uow.checkins.answering(1, 2)
+        assert (cycle.id, participant.member_id) == (1, 2)
+        assert {number: (r.rating, r.texts) for number, r in saved.items()} == {
+            1: (5, {"working_well": WELL}),
+            3: (2, {}),
+        }
+        cycle, participant, saved = await uow.checkins.answering(1, 1)  # Ann, nothing saved
+        assert (cycle.id, participant.member_id, saved) == (1, 1, {})
+        cycle, participant, saved = await uow.checkins.answering(1, 3)  # Cat, not invited
+        assert (cycle.id, participant, saved) == (1, None, {})
+        assert await uow.checkins.answering(2, 2) == (None, None, {})
+    # What the answer buttons do with it: the change saved, the double click ignored.
+    assert "Saved question 3." in await say(core, BOB, "checkin answer 1 3", form={"rating": "4"})
+    assert await replies_to(core, BOB, "checkin answer 1 3", form={"rating": "4"}) == ()
+    assert await saved_answer(store, 2, 3) == (4, {}, False)
+    assert await saved_answer(store, 2, 1) == (5, {"working_well": WELL}, False)
+
+
 async def test_answers_are_private_and_checked(core, store):
     await say(core, ANN, "checkin start qi-3.2 questions=1,3 closes=2026-03-31")
     answer = await say(core, CAT, "checkin", where=channel())
