@@ -504,6 +504,60 @@ class Result:
         return max((hwm for _, hwm in self.memory_mb), default=0.0)
 
 
+@dataclass
+class Driven:
+    """One thing wrk drives: ``make_script(run id)`` is called just before each run (fresh
+    Slack signatures, fresh activity ids); ``before``/``after`` count what the run delivered."""
+
+    label: str
+    target: Server
+    make_script: Callable[[str], str]
+    path: str = ""
+    before: Callable[[], Any] | None = None
+    after: Callable[[Any, Run], Any] | None = None
+    core: str | None = CLIENT_CORE
+
+
+async def _run_once(path: Driven, seconds: float) -> Run:
+    script = path.make_script(uuid.uuid4().hex[:8])
+    state = await path.before() if path.before else None
+    cpu = path.target.cpu_seconds()
+    run = await wrk(path.target.url + path.path, script, seconds=seconds, core=path.core)
+    if not run.requests:
+        raise SystemExit(
+            f"wrk completed no request to {path.path} in {seconds} s: is the machine busy?"
+        )
+    if path.after is not None:
+        run.extra.update(await path.after(state, run))
+    # After the backlog (Slack's work after the ack) is delivered: the whole cost.
+    run.extra["server CPU ms/request"] = 1000 * (path.target.cpu_seconds() - cpu) / run.requests
+    return run
+
+
+async def measure_rounds(paths: Sequence[Driven], args: argparse.Namespace) -> list[Result]:
+    """A warm-up of each path, then ``args.runs`` rounds of one run of each path in turn. Paths
+    measured in the same rounds are measured side by side in time, so the ratio of two is taken
+    round by round (``paired``) as well as from their medians: these machines drift by tens of
+    per cent between one minute and the next, and a baseline measured minutes before its
+    target can make a ratio of the drift."""
+    for path in paths:
+        await _run_once(path, args.warmup)
+    results = [Result(path.label, []) for path in paths]
+    for _ in range(args.runs):
+        for path, result in zip(paths, results, strict=True):
+            result.runs.append(await _run_once(path, args.seconds))
+            result.memory_mb.extend(path.target.memory())
+    for result in results:
+        runs = result.runs
+        write(
+            f"  {result.label}: {result.rate:,.0f} req/s, p50 {result.p50:.2f} ms, p99 "
+            f"{result.p99:.2f} ms, errors {result.errors}, RSS {result.peak_rss:.0f} MB (peak "
+            f"{result.peak_hwm:.0f})"
+            + "".join(f", {name} {result.extra(name) or 0:,.2f}" for name in runs[0].extra)
+        )
+    return results
+
+
 async def measure(
     label: str,
     target: Server,
@@ -511,38 +565,23 @@ async def measure(
     args: argparse.Namespace,
     *,
     path: str = "",
-    after: Callable[[], Any] | None = None,
+    after: Callable[[Any, Run], Any] | None = None,
     before: Callable[[], Any] | None = None,
     core: str | None = CLIENT_CORE,
 ) -> Result:
-    """A warm-up, then ``args.runs`` runs; ``make_script(run id)`` is called just before each
-    (fresh Slack signatures, fresh activity ids)."""
-    runs: list[Run] = []
-    memory: list[tuple[float, float]] = []
-    for number in range(args.runs + 1):
-        seconds = args.warmup if number == 0 else args.seconds
-        script = make_script(uuid.uuid4().hex[:8])
-        state = await before() if before else None
-        cpu = target.cpu_seconds()
-        run = await wrk(target.url + path, script, seconds=seconds, core=core)
-        if not run.requests:
-            raise SystemExit(
-                f"wrk completed no request to {path} in {seconds} s: is the machine busy?"
-            )
-        if after is not None:
-            run.extra.update(await after(state, run))
-        # After the backlog (Slack's work after the ack) is delivered: the whole cost.
-        run.extra["server CPU ms/request"] = 1000 * (target.cpu_seconds() - cpu) / run.requests
-        if number:
-            runs.append(run)
-            memory.extend(target.memory())
-    result = Result(label, runs, memory)
-    write(
-        f"  {label}: {result.rate:,.0f} req/s, p50 {result.p50:.2f} ms, p99 {result.p99:.2f} ms, "
-        f"errors {result.errors}, RSS {result.peak_rss:.0f} MB (peak {result.peak_hwm:.0f})"
-        + "".join(f", {name} {result.extra(name) or 0:,.2f}" for name in runs[0].extra)
+    """One path on its own: a warm-up, then ``args.runs`` runs."""
+    (result,) = await measure_rounds(
+        [Driven(label, target, make_script, path, before, after, core)], args
     )
     return result
+
+
+def paired(result: Result, baseline: Result) -> float:
+    """The median, over the rounds both were measured in, of ``result``'s rate over
+    ``baseline``'s in the same round."""
+    return statistics.median(
+        run.rate / base.rate for run, base in zip(result.runs, baseline.runs, strict=True)
+    )
 
 
 # -- setting the bot up over HTTP -----------------------------------------------------------
@@ -604,35 +643,52 @@ async def drained(fake: Loopback, counter: str, at_least: int, *, within: float 
 # -- the benchmark --------------------------------------------------------------------------
 
 
-async def baselines(args: argparse.Namespace, fake: Loopback) -> dict[str, Result]:
+@dataclass
+class Baselines:
+    """The stock SDKs' servers, up for the whole benchmark so that each can be measured again
+    in the same rounds as the partnerbot path it is the baseline of."""
+
+    bolt: Driven
+    echo: Driven
+
+
+@asynccontextmanager
+async def baseline_servers(fake: Loopback) -> AsyncIterator[Baselines]:
+    python = [sys.executable, "-m", "bench.baselines"]
+    bolt_port, echo_port = free_port(), free_port()
+    bolt_argv = [*python, "bolt", "--port", str(bolt_port), "--slack-api"]
+    bolt_argv += [fake.url + "/slack/api/", "--signing-secret", SECRET]
+    echo_argv = [*python, "echo", "--port", str(echo_port)]
+    async with (
+        server("bolt", bolt_argv, port=bolt_port, health="/") as bolt,
+        server("echo", echo_argv, port=echo_port, health="/") as echo,
+    ):
+        counted = await _counting(fake, "teams")
+        yield Baselines(
+            Driven(
+                "stock bolt AsyncApp, slash command ack only",
+                bolt,
+                lambda _: slack_script(fake.url),
+            ),
+            Driven(
+                "stock botbuilder CloudAdapter echo",
+                echo,
+                # Authentication off (no app id): the stock echo's cheapest configuration.
+                lambda run: teams_script(fake.url + "/teams", kind="help", run=run),
+                before=counted[0],
+                after=counted[1],
+            ),
+        )
+
+
+async def baselines(args: argparse.Namespace, stock: Baselines) -> dict[str, Result]:
     write("baselines (same run):")
     found: dict[str, Result] = {}
     python = [sys.executable, "-m", "bench.baselines"]
     port = free_port()
     async with server("bare", [*python, "bare", "--port", str(port)], port=port, health="/") as s:
         found["bare"] = await measure("bare aiohttp, 1 KB POST", s, lambda _: bare_script(), args)
-    port = free_port()
-    bolt_argv = [*python, "bolt", "--port", str(port), "--slack-api", fake.url + "/slack/api/"]
-    bolt_argv += ["--signing-secret", SECRET]
-    async with server("bolt", bolt_argv, port=port, health="/") as s:
-        found["bolt"] = await measure(
-            "stock bolt AsyncApp, slash command ack only",
-            s,
-            lambda _: slack_script(fake.url),
-            args,
-        )
-    port = free_port()
-    async with server("echo", [*python, "echo", "--port", str(port)], port=port, health="/") as s:
-        counted = await _counting(fake, "teams")
-        found["echo"] = await measure(
-            "stock botbuilder CloudAdapter echo",
-            s,
-            # Authentication off (no app id): the stock echo's cheapest configuration.
-            lambda run: teams_script(fake.url + "/teams", kind="help", run=run),
-            args,
-            before=counted[0],
-            after=counted[1],
-        )
+    found["bolt"], found["echo"] = await measure_rounds([stock.bolt, stock.echo], args)
     return found
 
 
@@ -677,42 +733,40 @@ async def _refused(target: Server | None) -> float:
 
 
 async def bot_paths(
-    args: argparse.Namespace, fake: Loopback, label: str, url: str
+    args: argparse.Namespace, fake: Loopback, label: str, url: str, stock: Baselines
 ) -> dict[str, Result]:
+    """The bot's paths on one database, each in rounds with what its target is a ratio to:
+    Teams help, the check-in answer and the stock echo in turn; Slack help and stock bolt."""
     found: dict[str, Result] = {}
     port = free_port()
     env = bot_env(url, fake, port)
-    write(f"partnerbot serve on {label}:")
+    write(f"partnerbot serve on {label}, in rounds with the stock SDKs:")
     async with server(f"serve-{label}", serve_argv(port), env=env, port=port) as s:
         await prepare(s, fake)
         teams = await _counting(fake, "teams")
-        found["help"] = await measure(
-            "Teams help",
-            s,
-            signed_teams(fake, "help"),
-            args,
-            before=teams[0],
-            after=teams[1],
+        help_, answer = (
+            Driven(name, s, signed_teams(fake, kind), before=teams[0], after=teams[1])
+            for name, kind in (("Teams help", "help"), ("Teams check-in answer", "answer"))
         )
-        found["answer"] = await measure(
-            "Teams check-in answer",
-            s,
-            signed_teams(fake, "answer"),
-            args,
-            before=teams[0],
-            after=teams[1],
+        found["help"], found["answer"], found["echo"] = await measure_rounds(
+            [help_, answer, stock.echo], args
         )
         if args.profile:
             # Before the Slack path, whose replies may still be draining after it.
             await profile(args, fake, s, label, ("teams-help", "teams-answer"))
         slack = await _counting(fake, "respond", s)
-        found["slack"] = await measure(
-            "Slack /partner help",
-            s,
-            lambda _: slack_script(fake.url),
+        found["slack"], found["bolt"] = await measure_rounds(
+            [
+                Driven(
+                    "Slack /partner help",
+                    s,
+                    lambda _: slack_script(fake.url),
+                    before=slack[0],
+                    after=slack[1],
+                ),
+                stock.bolt,
+            ],
             args,
-            before=slack[0],
-            after=slack[1],
         )
         if args.profile:
             await profile(args, fake, s, label, ("slack-help",))
@@ -721,48 +775,54 @@ async def bot_paths(
 
 async def scale_out(args: argparse.Namespace, fake: Loopback, url: str) -> dict[str, Result]:
     """Teams help on PostgreSQL: one process on one core (wrk on the other) and two
-    SO_REUSEPORT processes on both cores (wrk sharing them). Bare aiohttp the same way first:
+    SO_REUSEPORT processes on both cores (wrk sharing them), both up at once on the same
+    database and measured in rounds, one run of each in turn. Bare aiohttp the same way first:
     the most two processes gain on this machine when what drives them shares their cores."""
     found: dict[str, Result] = {}
-    write("scale-out, bare aiohttp (the machine's ceiling):")
-    for copies in (1, 2):
-        port = free_port()
-        argv = [sys.executable, "-m", "bench.baselines", "bare", "--port", str(port)]
-        async with server(
-            f"bare-x{copies}",
-            [*argv, "--reuse-port"],
-            port=port,
-            health="/",
-            copies=copies,
-            core=SERVER_CORE if copies == 1 else None,
-        ) as s:
-            found[f"bare-x{copies}"] = await measure(
-                f"{copies} process{'es' if copies > 1 else ''}",
-                s,
-                lambda _: bare_script(),
-                args,
-                core=CLIENT_CORE if copies == 1 else None,
-            )
-    write("scale-out on PostgreSQL (Teams help):")
-    for copies in (1, 2):
-        port = free_port()
-        env = bot_env(url, fake, port)
-        async with server(
-            f"serve-x{copies}",
-            serve_argv(port, reuse_port=True),
-            env=env,
-            port=port,
-            copies=copies,
-            core=SERVER_CORE if copies == 1 else None,
-        ) as s:
-            await prepare(s, fake)
-            found[f"x{copies}"] = await measure(
-                f"{copies} process{'es' if copies > 1 else ''}",
-                s,
-                signed_teams(fake, "help"),
-                args,
-                core=CLIENT_CORE if copies == 1 else None,
-            )
+
+    def ports() -> tuple[int, int]:
+        return free_port(), free_port()
+
+    write("scale-out, bare aiohttp (the machine's ceiling), in rounds:")
+    one, two = ports()
+    bare = [sys.executable, "-m", "bench.baselines", "bare", "--reuse-port", "--port"]
+    async with (
+        server("bare-x1", [*bare, str(one)], port=one, health="/") as x1,
+        server("bare-x2", [*bare, str(two)], port=two, health="/", copies=2, core=None) as x2,
+    ):
+        found["bare-x1"], found["bare-x2"] = await measure_rounds(
+            [
+                Driven("1 process", x1, lambda _: bare_script()),
+                Driven("2 processes", x2, lambda _: bare_script(), core=None),
+            ],
+            args,
+        )
+    write("scale-out on PostgreSQL (Teams help), in rounds:")
+    one, two = ports()
+    async with (
+        server(
+            "serve-x1",
+            serve_argv(one, reuse_port=True),
+            env=bot_env(url, fake, one),
+            port=one,
+        ) as x1,
+        server(
+            "serve-x2",
+            serve_argv(two, reuse_port=True),
+            env=bot_env(url, fake, two),
+            port=two,
+            copies=2,
+            core=None,
+        ) as x2,
+    ):
+        await prepare(x1, fake)  # the database both share: members, their area, a check-in
+        found["x1"], found["x2"] = await measure_rounds(
+            [
+                Driven("1 process", x1, signed_teams(fake, "help")),
+                Driven("2 processes", x2, signed_teams(fake, "help"), core=None),
+            ],
+            args,
+        )
     return found
 
 
@@ -805,6 +865,8 @@ async def profile(
 def report(
     base: dict[str, Result], bots: dict[str, dict[str, Result]], scale: dict[str, Result]
 ) -> None:
+    """The table (medians; each ratio column against the baseline's first measurement), then
+    the targets, each the median of its ratios round by round (``measure_rounds``)."""
     bare, bolt, echo = base["bare"].rate, base["bolt"].rate, base["echo"].rate
     write()
     write(
@@ -828,7 +890,9 @@ def report(
         for key, name in (
             ("help", "Teams help"),
             ("answer", "Teams check-in answer"),
+            ("echo", "stock botbuilder echo, in the Teams rounds"),
             ("slack", "Slack /partner help (ack)"),
+            ("bolt", "stock bolt ack, in the Slack rounds"),
         ):
             if key in found:
                 row(f"{name}, {db}", found[key])
@@ -838,22 +902,24 @@ def report(
         else:
             row(f"PostgreSQL Teams help, {key[1:]} process(es)", r)
     write()
+    write("Targets, each the median of the ratios within a round:")
     for db, found in bots.items():
-        if {"help", "answer", "slack"} <= found.keys():
+        if {"help", "answer", "echo", "slack", "bolt"} <= found.keys():
             slack = found["slack"]
             write(
-                f"{db}: Teams help = {found['help'].rate / echo:.1f}x stock echo (target 8x); "
-                f"check-in answer = {found['answer'].rate / found['help'].rate:.0%} of help "
-                f"(target 50%); Slack help acks = {slack.rate / bolt:.2f}x bolt ack-only "
-                f"(target 1x), p99 {slack.p99:.1f} ms (target < 20); replies delivered during "
-                f"the run {slack.extra('replies/s during run') or 0:,.0f}/s, "
+                f"{db}: Teams help = {paired(found['help'], found['echo']):.1f}x stock echo "
+                f"(target 8x); check-in answer = {paired(found['answer'], found['help']):.0%} "
+                f"of help (target 50%); Slack help acks = "
+                f"{paired(slack, found['bolt']):.2f}x bolt ack-only (target 1x), p99 "
+                f"{slack.p99:.1f} ms (target < 20); replies delivered during the run "
+                f"{slack.extra('replies/s during run') or 0:,.0f}/s, "
                 f"{slack.extra('s to drain') or 0:.1f} s to deliver the rest; "
                 f"{slack.extra('refused as busy') or 0:,.0f} refused as busy"
             )
     if {"x1", "x2"} <= scale.keys():
         write(
-            f"two processes = {scale['x2'].rate / scale['x1'].rate:.2f}x one (target 1.6x); "
-            f"bare aiohttp: {scale['bare-x2'].rate / scale['bare-x1'].rate:.2f}x"
+            f"two processes = {paired(scale['x2'], scale['x1']):.2f}x one (target 1.6x); "
+            f"bare aiohttp: {paired(scale['bare-x2'], scale['bare-x1']):.2f}x"
         )
 
 
@@ -874,12 +940,12 @@ async def run(args: argparse.Namespace) -> None:
         databases.append(("SQLite", sqlite_database))
     if args.postgres and "postgres" in args.databases:
         databases.append(("PostgreSQL", lambda: postgres_database(args.postgres)))
-    async with loopback() as fake:
-        base = await baselines(args, fake)
+    async with loopback() as fake, baseline_servers(fake) as stock:
+        base = await baselines(args, stock)
         bots: dict[str, dict[str, Result]] = {}
         for label, database in databases:
             async with database() as url:
-                bots[label] = await bot_paths(args, fake, label, url)
+                bots[label] = await bot_paths(args, fake, label, url, stock)
         scale: dict[str, Result] = {}
         if args.postgres and args.scale:
             async with postgres_database(args.postgres) as url:
