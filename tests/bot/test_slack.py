@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select, text
@@ -192,6 +193,20 @@ async def test_commands_after_the_first_are_acked_and_answered_as_the_first(slac
     assert help_2.buttons() == help_1.buttons()
     assert help_2.body["response_type"] == help_3.body["response_type"] == "ephemeral"
     assert len(fake_slack.calls_to("auth.test")) == 1
+
+
+async def test_a_command_whose_field_names_come_percent_encoded_is_answered_through_bolt(
+    slack, fake_slack
+):
+    # The quick ack reads only plain field names; a form any decoder reads the same (Slack's
+    # own never encodes its names) still gets the same ack and answer, from bolt's dispatch.
+    await slack.command(slash(fake_slack, "help", response="r1"))
+    await fake_slack.wait_for("response/r1", count=2)
+    body = urlencode(slash(fake_slack, "help", response="r2")).replace("command=", "comm%61nd=")
+    status, text = await slack.post(body, content_type="application/x-www-form-urlencoded")
+    (help_,) = await fake_slack.wait_for("response/r2")
+    assert (status, text) == (200, "")
+    assert help_.buttons() == [(topic.capitalize(), f"help {topic}") for topic in TOPICS]
 
 
 async def test_after_the_first_command_a_bad_one_still_gets_its_answer(slack, fake_slack, store):
