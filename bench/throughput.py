@@ -25,6 +25,11 @@ The bot, per database (SQLite file; a fresh PostgreSQL database with ``--postgre
 - Two ``serve --reuse-port`` processes on PostgreSQL (Teams ``help``), unpinned, with wrk
   sharing the two cores, against one process pinned to a core.
 
+Each target is measured in rounds with its baseline, one run of each in turn (Teams help, the
+check-in answer and the stock echo; Slack help and stock bolt; one process and two), and
+quoted as the median of its ratios within a round: the machine's speed drifts more between
+minutes than a ratio of two paths measured minutes apart could show.
+
 The resident memory (VmRSS, and the peak VmHWM) of each serve process is read from /proc after
 each run.
 """
