@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import StaticPool
 
-from storage.sqlite_hop import OneHopConnection, one_hop_dbapi
+from storage.sqlite_hop import BUSY_WAIT_MS, OneHopConnection, one_hop_dbapi
 
 
 def is_sqlite(url: str) -> bool:
@@ -106,11 +106,14 @@ def _begin(connection: Any) -> None:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    # A statement on the event loop's thread must not wait for a lock there: OneHopConnection
+    # waits on aiosqlite's thread instead (storage/sqlite_hop.py).
+    wait = 0 if isinstance(dbapi_connection, OneHopConnection) else BUSY_WAIT_MS
     for pragma in (
         "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=NORMAL",
         "PRAGMA foreign_keys=ON",
-        "PRAGMA busy_timeout=5000",
+        f"PRAGMA busy_timeout={wait}",
     ):
         cursor.execute(pragma)
     cursor.close()

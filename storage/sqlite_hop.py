@@ -1,20 +1,25 @@
-"""SQLite through aiosqlite with one trip to its thread per statement.
+"""SQLite through aiosqlite, its statements run on the event loop's own thread.
 
 aiosqlite runs every call on the connection's own thread, and SQLAlchemy's adapter makes four
 such calls for a SELECT (open a cursor, execute, fetch all, close) and three for anything else;
-each trip is a queue put, a wakeup of the event loop from the thread and a future resolved, and
-a turn made twelve of them, a third of its CPU (docs/benchmarks.md). The cursor here runs the
-statement, fetches its rows and closes the sqlite3 cursor in one function on that thread, and
-the connection skips the rollback the pool asks for when no transaction is open (after every
-commit). Everything else is SQLAlchemy's aiosqlite dialect as it is: the engine only swaps the
-DBAPI adapter it is given (``create_async_engine(..., module=one_hop_dbapi())``).
+each trip is a queue put, a wakeup of the thread, a wakeup of the event loop from the thread and
+a future resolved. A turn's statements are lookups by key that SQLite answers in microseconds,
+less than one trip costs, and the one connection a process has (storage/db.py) serves one unit
+of work at a time, so the trips' latency also left the event loop idle with 32 turns waiting
+(docs/benchmarks.md). Here a statement, its rows and the close of its sqlite3 cursor are one
+call, made on the loop's thread with SQLite's busy wait off; only when SQLite answers "busy"
+(another process holds the write lock) is the call made again on aiosqlite's thread, with the
+wait on (``BUSY_WAIT_MS``), so a wait for a lock never stops the event loop. The connection
+skips the rollback the pool asks for when no transaction is open (after every commit).
+Everything else is SQLAlchemy's aiosqlite dialect as it is: the engine only swaps the DBAPI
+adapter it is given (``create_async_engine(..., module=one_hop_dbapi())``).
 """
 
 from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -27,6 +32,30 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 _Outcome = tuple[Any, list[Any] | None, int, int | None, bool]
+# How long a statement waits for another connection's write lock, on aiosqlite's thread.
+BUSY_WAIT_MS = 5000
+
+
+def _is_busy(error: BaseException) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return (
+        isinstance(error, sqlite3.OperationalError)
+        and code is not None
+        and (code & 0xFF == sqlite3.SQLITE_BUSY)
+    )
+
+
+async def _at_once() -> None:
+    return None
+
+
+def _waiting(connection: sqlite3.Connection, function: Callable[..., Any], *args: Any) -> Any:
+    """On aiosqlite's thread: ``function`` with SQLite's busy wait on for its length."""
+    connection.execute(f"PRAGMA busy_timeout={BUSY_WAIT_MS}")
+    try:
+        return function(connection, *args)
+    finally:
+        connection.execute("PRAGMA busy_timeout=0")
 
 
 def _run(
@@ -103,11 +132,7 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         adapt = self._adapt_connection
         begin, adapt._begin_pending = adapt._begin_pending, False
         try:
-            outcome: _Outcome = await_(
-                self._connection._execute(
-                    _run, self._connection._conn, operation, parameters, many, begin
-                )
-            )
+            outcome: _Outcome = adapt.call(_run, operation, parameters, many, begin)
         except Exception as error:
             adapt._in_transaction = None  # unknown now: the pool's rollback goes ahead
             adapt._handle_exception(error)
@@ -132,6 +157,26 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         self._in_transaction: bool | None = None
         self._begin_pending = False
 
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(sqlite3 connection, *args)`` here, on the event loop's thread; when SQLite
+        is busy (another connection's write lock), again on aiosqlite's thread, waiting for it.
+        A BEGIN already sent with the call (``_run``'s last argument) is not sent twice."""
+        connection = self._connection._conn
+        try:
+            outcome = function(connection, *args)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+        else:
+            # SQLAlchemy's AsyncConnection.execute refuses a driver that never awaits (its
+            # check for a sync driver used by mistake); awaiting a coroutine that returns at
+            # once satisfies it without giving the event loop a turn.
+            await_(_at_once())
+            return outcome
+        if function is _run and args[-1] and connection.in_transaction:
+            args = (*args[:-1], False)
+        return await_(self._connection._execute(_waiting, connection, function, *args))
+
     def begin(self) -> None:
         """Begin a transaction with the next statement (storage/db.py issues BEGIN itself, as
         SQLAlchemy's SQLite notes advise, so that SAVEPOINTs work)."""
@@ -141,7 +186,10 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         self._begin_pending = False  # a BEGIN still waiting is ended with nothing sent
         if self._in_transaction is False:
             return
-        super().rollback()
+        try:
+            self.call(sqlite3.Connection.rollback)
+        except Exception as error:
+            self._handle_exception(error)
         self._in_transaction = False
 
     def commit(self) -> None:
@@ -149,12 +197,18 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         if self._in_transaction is False:
             return  # nothing was begun, or nothing was sent since
         self._in_transaction = None
-        super().commit()
+        try:
+            self.call(sqlite3.Connection.commit)
+        except Exception as error:
+            self._handle_exception(error)
         self._in_transaction = False
 
 
 class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
+        # Used from the event loop's thread as well as aiosqlite's, one at a time (the adapter
+        # awaits each call before the next).
+        kw["check_same_thread"] = False
         adapted = super().connect(*arg, **kw)
         return OneHopConnection(self, adapted._connection)
 

@@ -1,8 +1,11 @@
-"""The SQLite engine's one-trip cursor (storage/sqlite_hop.py) behaves as aiosqlite's own:
-rows, counts, ids, errors and transactions, on a real database file."""
+"""The SQLite engine's cursor (storage/sqlite_hop.py) behaves as aiosqlite's own: rows, counts,
+ids, errors and transactions, on a real database file; its statements run on the event loop's
+thread, and a wait for another connection's lock on aiosqlite's, the loop running meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -62,14 +65,52 @@ async def test_rows_counts_and_ids_come_back_as_sqlite_gives_them(engine: Any) -
         assert (await connection.execute(text("SELECT body FROM notes WHERE 0"))).all() == []
 
 
-async def test_one_trip_per_statement_and_none_to_roll_back_nothing(
+async def test_statements_and_commits_make_no_trip_to_the_thread(
     engine: Any, trips: Counter[str]
 ) -> None:
     async with engine.begin() as connection:  # BEGIN with the INSERT, SELECT, COMMIT
         await connection.execute(text("INSERT INTO notes (body) VALUES ('a')"))
         assert (await connection.execute(text("SELECT count(*) FROM notes"))).scalar() == 1
-    # The pool's reset after the commit found no transaction open: no rollback.
-    assert trips == Counter({"_run": 2, "commit": 1})
+    async with engine.connect() as connection:  # and a rollback
+        await connection.execute(text("INSERT INTO notes (body) VALUES ('b')"))
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT body FROM notes"))).scalars().all() == ["a"]
+    assert trips == Counter()
+
+
+async def test_a_write_waiting_for_another_connections_lock_waits_off_the_event_loop(
+    engine: Any, tmp_path: Path, trips: Counter[str]
+) -> None:
+    other = sqlite3.connect(tmp_path / "hop.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writing: it holds the write lock
+    other.execute("INSERT INTO notes (body) VALUES ('theirs')")
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def release() -> None:
+        await asyncio.sleep(0.3)
+        other.execute("COMMIT")
+
+    ticker = asyncio.create_task(ticking())
+    releaser = asyncio.create_task(release())
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO notes (body) VALUES ('ours')"))
+        await releaser
+    finally:
+        ticker.cancel()
+        other.close()
+    # The write waited for the lock on aiosqlite's thread; the loop ran on meanwhile.
+    assert trips["_waiting"] == 1
+    assert ticks >= 10
+    async with engine.connect() as connection:
+        bodies = (await connection.execute(text("SELECT body FROM notes ORDER BY id"))).all()
+    assert bodies == [("theirs",), ("ours",)]
 
 
 async def test_a_failed_statement_raises_the_dbapi_error_and_its_transaction_is_undone(
