@@ -302,27 +302,17 @@ async def _current_view(
     return views.question(framework, cycle, number, previous=previous)
 
 
-async def _answerable(turn: Turn, command: Command) -> tuple[Framework, Cycle, Participant, int]:
-    framework, cycle, participant, number, _ = await _answerable_with(turn, command, False)
-    return framework, cycle, participant, number
-
-
-async def _answerable_with(
-    turn: Turn, command: Command, responses: bool
+async def _answerable(
+    turn: Turn, command: Command
 ) -> tuple[Framework, Cycle, Participant, int, dict[int, Response]]:
-    """``_answerable``, and with ``responses`` the member's saved answers in the cycle read in
-    the same query (none for an anonymous cycle: nothing there is theirs by name)."""
+    """The check-in a button's answer is for, the member's place in it, the question, and
+    their saved answers in it (read with the cycle, in one query; none for an anonymous cycle,
+    where nothing is theirs by name); or the refusal."""
     if not turn.message.is_direct:
         raise Refusal("Check-in answers are given privately: message me directly.")
-    saved: dict[int, Response] = {}
-    if responses:
-        cycle, participant, saved = await turn.uow.checkins.answering(
-            command.get("cycle"), turn.member.id
-        )
-    else:
-        cycle, participant = await turn.uow.checkins.cycle_and_participant(
-            command.get("cycle"), turn.member.id
-        )
+    cycle, participant, saved = await turn.uow.checkins.answering(
+        command.get("cycle"), turn.member.id
+    )
     if cycle is None or cycle.status != "open":
         raise Refusal("That check-in has closed; answers can no longer be changed.")
     if participant is None:
@@ -440,7 +430,7 @@ async def _save_anonymous_piece(
 async def answer(turn: Turn, command: Command) -> Sequence[Reply]:
     # Every refusal comes before the first write (its spec says so: no savepoint).
     # The answer saved before and the next question's come with the cycle, in one query.
-    framework, cycle, participant, number, saved = await _answerable_with(turn, command, True)
+    framework, cycle, participant, number, saved = await _answerable(turn, command)
     values = {item.name: item.value for item in turn.message.form}
     rating = _rating_from(framework, values.get("rating"))
     texts = _texts_from(framework, values)
@@ -465,7 +455,7 @@ async def answer(turn: Turn, command: Command) -> Sequence[Reply]:
 
 async def skip(turn: Turn, command: Command) -> Sequence[Reply]:
     # Every refusal comes before the first write (its spec says so: no savepoint).
-    framework, cycle, participant, number = await _answerable(turn, command)
+    framework, cycle, participant, number, _ = await _answerable(turn, command)
     # What is on the card pressed (a rating picked, a reflection written) is kept.
     values = {item.name: item.value for item in turn.message.form}
     rating = _rating_from(framework, values.get("rating"))
@@ -538,7 +528,7 @@ async def _after_save(
 
 
 async def edit(turn: Turn, command: Command) -> Sequence[Reply]:
-    framework, cycle, _participant, number = await _answerable(turn, command)
+    framework, cycle, _participant, number, _ = await _answerable(turn, command)
     if cycle.anonymous:
         raise Refusal(
             "Answers in an anonymous check-in can't be changed: nothing links them to you."
