@@ -53,9 +53,6 @@ _NAMED_RESPONSE = select(Response).where(
     Response.member_id == bindparam("member_id"),
     Response.question == bindparam("question"),
 )
-_NAMED_RESPONSES = select(Response).where(
-    Response.cycle_id == bindparam("cycle_id"), Response.member_id == bindparam("member_id")
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +144,8 @@ class CheckinRepository:
     async def answering(
         self, cycle_id: int, member_id: int
     ) -> tuple[Cycle | None, Participant | None, dict[int, Response]]:
-        """``cycle_and_participant`` and ``named_responses`` in one query, for a turn that
-        needs both (every check-in answer button)."""
+        """``cycle_and_participant`` and the member's saved answers in the cycle, by question,
+        in one query (every check-in answer button)."""
         rows = (
             await self._session.execute(_ANSWERING, {"cycle_id": cycle_id, "member_id": member_id})
         ).all()
@@ -181,14 +178,6 @@ class CheckinRepository:
             _NAMED_RESPONSE, {"cycle_id": cycle_id, "member_id": member_id, "question": question}
         )
 
-    async def named_responses(self, cycle_id: int, member_id: int) -> dict[int, Response]:
-        """The member's saved answers in the cycle, by question (one query for a turn that
-        reads more than one)."""
-        rows = await self._session.scalars(
-            _NAMED_RESPONSES, {"cycle_id": cycle_id, "member_id": member_id}
-        )
-        return {row.question: row for row in rows}
-
     async def save_named(
         self,
         *,
@@ -203,7 +192,7 @@ class CheckinRepository:
         responses: dict[int, Response] | None = None,
     ) -> bool:
         """Save or change a named answer; False when it was already exactly this.
-        ``responses``: the member's answers in the cycle as named_responses read them this
+        ``responses``: the member's answers in the cycle as ``answering`` read them this
         turn, kept up to date here (else the answer is looked up); with them, the change is
         written with the turn's next flush rather than at once (the turn reads it from
         ``responses``, not the database)."""

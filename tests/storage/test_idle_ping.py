@@ -61,22 +61,28 @@ async def test_a_connection_back_a_moment_ago_is_lent_again_as_it_is(postgres_ur
         await killer.dispose()
 
 
+async def _burst(engine: Any, size: int, *, seconds: float) -> list[int]:
+    """``size`` units of work at once, each holding its connection ``seconds``: the backend
+    pid each ran on."""
+
+    async def unit() -> int:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
+            return (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+
+    return list(await asyncio.gather(*(unit() for _ in range(size))))
+
+
 async def test_a_burst_of_turns_reuses_the_connections_of_the_burst_before(
     postgres_url: str,
 ) -> None:
     """16 units of work at once, twice: the second burst runs on the connections the first
     opened (SQLAlchemy's default pool of 5 closed the other 11 after each burst)."""
     engine = create_engine(postgres_url)
-
-    async def unit() -> int:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT pg_sleep(0.05)"))
-            return (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-
     try:
-        first = set(await asyncio.gather(*(unit() for _ in range(16))))
+        first = set(await _burst(engine, 16, seconds=0.05))
         assert len(first) == 16
-        second = set(await asyncio.gather(*(unit() for _ in range(16))))
+        second = set(await _burst(engine, 16, seconds=0.05))
         assert second == first
     finally:
         await engine.dispose()
@@ -90,15 +96,9 @@ async def test_a_burst_larger_than_the_pool_waits_for_its_connections_not_new_on
     closed again when it is given back (a new PostgreSQL backend, its statements prepared
     again, for every turn over the pool's size in a busy process)."""
     engine = create_engine(postgres_url)
-
-    async def unit() -> int:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT pg_sleep(0.02)"))
-            return (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-
     try:
-        first = await asyncio.gather(*(unit() for _ in range(40)))
-        second = await asyncio.gather(*(unit() for _ in range(40)))
+        first = await _burst(engine, 40, seconds=0.02)
+        second = await _burst(engine, 40, seconds=0.02)
         assert len(first) == len(second) == 40  # every unit ran
         assert len(set(first)) == engine.pool.size()
         assert set(second) == set(first)
