@@ -18,6 +18,7 @@ saying the chart comes as a file, and the edge uploads the PNG (``images_of``).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -89,7 +90,14 @@ def _literal(text: str) -> str:
 
 
 def mrkdwn(text: str) -> str:
-    """Escape view text for mrkdwn, keeping its backtick code spans as code."""
+    """Escape view text for mrkdwn, keeping its backtick code spans as code. The short texts
+    every reply repeats (help's lines, headings, labels) are escaped once and remembered."""
+    if len(text) > _REMEMBERED_LENGTH:
+        return _mrkdwn(text)
+    return _remembered_mrkdwn(text)
+
+
+def _mrkdwn(text: str) -> str:
     parts: list[str] = []
     position = 0
     for match in _CODE_OR_URL.finditer(text):
@@ -102,6 +110,10 @@ def mrkdwn(text: str) -> str:
         position = match.end()
     parts.append(_literal(text[position:]))
     return "".join(parts)
+
+
+_REMEMBERED_LENGTH = 300
+_remembered_mrkdwn = functools.lru_cache(maxsize=2048)(_mrkdwn)
 
 
 def plain(text: str) -> str:
@@ -121,8 +133,9 @@ def _plain_text(text: str, limit: int) -> dict[str, Any]:
 def _pieces(line: str, limit: int) -> Iterator[str]:
     """One raw line as escaped pieces of at most ``limit`` characters, split at spaces when it
     can be (escaping lengthens text, so the raw pieces shrink until every escaped one fits)."""
-    if len(mrkdwn(line)) <= limit:
-        yield mrkdwn(line)
+    escaped = mrkdwn(line)
+    if len(escaped) <= limit:
+        yield escaped
         return
     size = limit
     while True:
