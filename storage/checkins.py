@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import write_now
 from storage.models import (
     ActionItem,
     AnonymousResponse,
@@ -220,6 +221,11 @@ class CheckinRepository:
             return True
         if (existing.rating, existing.texts, existing.skipped) == (rating, texts, skipped):
             return False
+        if await write_now(
+            self._session, existing, rating=rating, texts=texts, skipped=skipped, updated_at=now
+        ):
+            return True
+        # Not saved yet (added in this turn): its flush will write it.
         existing.rating, existing.texts, existing.skipped = rating, texts, skipped
         existing.updated_at = now
         if responses is None:

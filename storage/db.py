@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import and_, bindparam, event, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import StaticPool
 
 from storage.sqlite_hop import BUSY_WAIT_MS, OneHopConnection, one_hop_dbapi
@@ -123,6 +124,49 @@ def upsert_insert(session: AsyncSession, table: Any) -> Any:
     """An INSERT that supports ON CONFLICT, in the session's dialect."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+# One UPDATE ... WHERE <primary key> per mapped class and set of attributes written now.
+_WRITES: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+async def write_now(session: AsyncSession, row: Any, **values: Any) -> bool:
+    """Write ``values`` to a loaded row's columns at once, with one UPDATE by its primary key,
+    and set them on the object as already saved: what its flush would send, without the unit
+    of work's flush (most of the CPU of a turn that changes a row or two). False, with nothing
+    changed, when the row is not there (an object never flushed, or a row deleted by a
+    statement in this transaction, which the object cannot know)."""
+    state = inspect(row)
+    if not state.persistent:
+        return False
+    mapper = state.mapper
+    names = tuple(sorted(values))
+    statement = _WRITES.get((mapper, names))
+    if statement is None:
+        table = mapper.local_table
+        keys = [column.key for column in mapper.primary_key]
+        statement = (
+            update(table)
+            .where(and_(*(table.c[key] == bindparam(f"pk_{key}") for key in keys)))
+            .values(
+                {
+                    mapper.attrs[name].columns[0].key: bindparam(
+                        f"v_{name}", type_=mapper.attrs[name].columns[0].type
+                    )
+                    for name in names
+                }
+            )
+        )
+        _WRITES[(mapper, names)] = statement
+    parameters = {f"v_{name}": values[name] for name in names}
+    for column, key in zip(mapper.primary_key, state.identity, strict=True):
+        parameters[f"pk_{column.key}"] = key
+    result = await session.execute(statement, parameters)
+    if result.rowcount != 1:
+        return False
+    for name in names:
+        set_committed_value(row, name, values[name])
+    return True
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import aliased
 
 from storage.audit import AuditRepository
 from storage.checkins import ActionRepository, CheckinRepository, ExportRepository
-from storage.db import session_factory, upsert_insert
+from storage.db import session_factory, upsert_insert, write_now
 from storage.meetings import MeetingRepository
 from storage.models import (
     Area,
@@ -524,14 +524,17 @@ class DialogStateRepository:
         self, member_id: int, *, flow: str, step: str, data: dict[str, Any], now: datetime
     ) -> None:
         state = await self._session.get(DialogState, member_id)
-        if state is None:
-            self._session.add(
-                DialogState(member_id=member_id, flow=flow, step=step, data=data, updated_at=now)
-            )
-        else:
-            state.flow, state.step, state.data, state.updated_at = flow, step, data, now
+        if state is not None and await write_now(
+            self._session, state, flow=flow, step=step, data=data, updated_at=now
+        ):
+            return
+        if state is not None:
+            self._session.expunge(state)  # its row was deleted in this turn
         # Written with the turn's next flush (its next query, or its commit), with the rest of
         # what the turn changed: a flush of its own was a tenth of a check-in answer's CPU.
+        self._session.add(
+            DialogState(member_id=member_id, flow=flow, step=step, data=data, updated_at=now)
+        )
 
     async def clear(self, member_id: int) -> None:
         await self._session.execute(delete(DialogState).where(DialogState.member_id == member_id))

@@ -1,7 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import delete, text
 
+from storage.db import write_now
+from storage.models import DialogState
 from storage.repositories import Conflict
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -257,3 +260,68 @@ async def test_expertise_listed_once_per_member_and_topic(store):
         assert not await uow.expertise.add(member.id, "family VIOLENCE and trauma", now=NOW)
     async with store.unit() as uow:
         assert await uow.expertise.of_member(member.id) == ["Family violence and trauma"]
+
+
+async def test_a_dialog_state_cleared_and_saved_again_in_one_unit_is_kept(store):
+    async with store.unit() as uow:
+        member, _ = await uow.members.register(
+            platform="console", tenant_id="", user_id="a", display_name="A", now=NOW
+        )
+        await uow.dialog_states.save(member.id, flow="checkin", step="q1", data={}, now=NOW)
+    later = NOW + timedelta(minutes=5)
+    async with store.unit() as uow:
+        assert (await uow.dialog_states.of_member(member.id)).step == "q1"
+        # The DELETE is a statement: the loaded state does not know its row is gone.
+        await uow.dialog_states.clear(member.id)
+        await uow.dialog_states.save(
+            member.id, flow="checkin", step="q2", data={"cycle": 2}, now=later
+        )
+    async with store.unit() as uow:
+        state = await uow.dialog_states.of_member(member.id)
+        assert (state.step, state.data, state.updated_at) == ("q2", {"cycle": 2}, later)
+
+
+async def test_write_now_saves_a_loaded_row_at_once_and_leaves_nothing_to_flush(store):
+    async with store.unit() as uow:
+        member, _ = await uow.members.register(
+            platform="console", tenant_id="", user_id="a", display_name="A", now=NOW
+        )
+        await uow.dialog_states.save(member.id, flow="checkin", step="q1", data={}, now=NOW)
+    later = NOW + timedelta(hours=1)
+    async with store.unit() as uow:
+        state = await uow.dialog_states.of_member(member.id)
+        assert await write_now(uow.session, state, step="q3", data={"n": [1]}, updated_at=later)
+        assert (state.step, state.data) == ("q3", {"n": [1]})
+        assert not uow.session.dirty  # written, not waiting for the commit's flush
+        # Already in the database, inside this transaction.
+        row = (
+            await uow.session.execute(
+                text("SELECT step FROM dialog_states WHERE member_id = :m"), {"m": member.id}
+            )
+        ).one()
+        assert row.step == "q3"
+    async with store.unit() as uow:
+        state = await uow.dialog_states.of_member(member.id)
+        assert (state.flow, state.step, state.data, state.updated_at) == (
+            "checkin",
+            "q3",
+            {"n": [1]},
+            later,
+        )
+
+
+async def test_write_now_changes_nothing_for_a_row_not_there(store):
+    async with store.unit() as uow:
+        member, _ = await uow.members.register(
+            platform="console", tenant_id="", user_id="a", display_name="A", now=NOW
+        )
+        pending = DialogState(member_id=member.id, flow="f", step="s", data={}, updated_at=NOW)
+        uow.session.add(pending)
+        assert not await write_now(uow.session, pending, step="t")  # never flushed
+        assert pending.step == "s"
+    async with store.unit() as uow:
+        state = await uow.dialog_states.of_member(member.id)
+        await uow.session.execute(delete(DialogState).where(DialogState.member_id == member.id))
+        assert not await write_now(uow.session, state, step="gone")
+    async with store.unit() as uow:
+        assert await uow.dialog_states.of_member(member.id) is None
