@@ -80,6 +80,8 @@ WORK_AT_ONCE = 16
 # Of those, the ones that start new work while acks are being answered: acks come first, and
 # the queue (and the memory it holds) still drains.
 WORK_WHILE_ACKING = 4
+# For this long after an ack, the work yields to the event loop between its steps.
+ACKS_RECENT = 0.05
 # Payloads acked and still waiting for a worker, beyond which new requests are refused until
 # the queue shrinks: each waits as its body (half a kilobyte), so this bounds the memory a
 # flood can take (about 5 MB) and how late a reply can come (a minute or two).
@@ -296,6 +298,7 @@ class SlackEdge:
         # Requests to the events endpoint being answered now, the turns running now, and an
         # event set whenever one more may start (a turn ended, the requests stopped).
         self._acking = 0
+        self._acked_at = -ACKS_RECENT
         self._running = 0
         self._held = 0  # taken from the queue, waiting for their turn to start
         self._may_start = asyncio.Event()
@@ -385,6 +388,13 @@ class SlackEdge:
         if not self._workers:
             self._workers = [asyncio.create_task(self._work()) for _ in range(WORK_AT_ONCE)]
 
+    async def _between_steps(self) -> None:
+        """While acks are coming in, a turn's work lets the event loop answer the requests
+        waiting before it takes its next step: SQLite's statements run on the loop, and a turn
+        that never waits would make every ack queued behind it wait for the whole turn."""
+        if self._acking or time.monotonic() - self._acked_at < ACKS_RECENT:
+            await asyncio.sleep(0)
+
     @contextmanager
     def acking(self) -> Iterator[None]:
         """Around each request to the events endpoint: while any is being answered, at most
@@ -395,6 +405,7 @@ class SlackEdge:
             yield
         finally:
             self._acking -= 1
+            self._acked_at = time.monotonic()
             if not self._acking:
                 self._may_start.set()
 
@@ -838,7 +849,10 @@ class SlackEdge:
 
     async def _handle(self, message: IncomingMessage, *, source: str) -> Sequence[Reply]:
         try:
-            return await self._core.handle(message)
+            await self._between_steps()
+            replies = await self._core.handle(message)
+            await self._between_steps()
+            return replies
         except Exception as error:
             # The traceback's frames, not the exception's message: that can quote the member.
             logger.error(
