@@ -262,12 +262,18 @@ async def test_expertise_listed_once_per_member_and_topic(store):
         assert await uow.expertise.of_member(member.id) == ["Family violence and trauma"]
 
 
-async def test_a_dialog_state_cleared_and_saved_again_in_one_unit_is_kept(store):
+async def _member_at_step_one(store):
+    """A member whose dialog state is saved at check-in step q1."""
     async with store.unit() as uow:
         member, _ = await uow.members.register(
             platform="console", tenant_id="", user_id="a", display_name="A", now=NOW
         )
         await uow.dialog_states.save(member.id, flow="checkin", step="q1", data={}, now=NOW)
+    return member
+
+
+async def test_a_dialog_state_cleared_and_saved_again_in_one_unit_is_kept(store):
+    member = await _member_at_step_one(store)
     later = NOW + timedelta(minutes=5)
     async with store.unit() as uow:
         assert (await uow.dialog_states.of_member(member.id)).step == "q1"
@@ -282,11 +288,7 @@ async def test_a_dialog_state_cleared_and_saved_again_in_one_unit_is_kept(store)
 
 
 async def test_write_now_saves_a_loaded_row_at_once_and_leaves_nothing_to_flush(store):
-    async with store.unit() as uow:
-        member, _ = await uow.members.register(
-            platform="console", tenant_id="", user_id="a", display_name="A", now=NOW
-        )
-        await uow.dialog_states.save(member.id, flow="checkin", step="q1", data={}, now=NOW)
+    member = await _member_at_step_one(store)
     later = NOW + timedelta(hours=1)
     async with store.unit() as uow:
         state = await uow.dialog_states.of_member(member.id)
