@@ -61,6 +61,8 @@ MAX_BUTTONS = 25
 MAX_CONTEXT_ELEMENTS = 10
 MAX_FALLBACK = 3000
 ELLIPSIS = "…"
+# Texts up to this long are escaped once per process and remembered (mrkdwn).
+_REMEMBERED_LENGTH = 300
 
 Block = dict[str, Any]
 
@@ -112,7 +114,6 @@ def _mrkdwn(text: str) -> str:
     return "".join(parts)
 
 
-_REMEMBERED_LENGTH = 300
 _remembered_mrkdwn = functools.lru_cache(maxsize=2048)(_mrkdwn)
 
 

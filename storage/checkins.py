@@ -225,7 +225,7 @@ class CheckinRepository:
             self._session, existing, rating=rating, texts=texts, skipped=skipped, updated_at=now
         ):
             return True
-        # Not saved yet (added in this turn): its flush will write it.
+        # Not in the database yet (added in this turn, not flushed): its flush writes it.
         existing.rating, existing.texts, existing.skipped = rating, texts, skipped
         existing.updated_at = now
         if responses is None:

@@ -143,17 +143,14 @@ async def write_now(session: AsyncSession, row: Any, **values: Any) -> bool:
     names = tuple(sorted(values))
     statement = _WRITES.get((mapper, names))
     if statement is None:
-        table = mapper.local_table
-        keys = [column.key for column in mapper.primary_key]
+        columns = {name: mapper.attrs[name].columns[0] for name in names}
         statement = (
-            update(table)
-            .where(and_(*(table.c[key] == bindparam(f"pk_{key}") for key in keys)))
+            update(mapper.local_table)
+            .where(and_(*(key == bindparam(f"pk_{key.key}") for key in mapper.primary_key)))
             .values(
                 {
-                    mapper.attrs[name].columns[0].key: bindparam(
-                        f"v_{name}", type_=mapper.attrs[name].columns[0].type
-                    )
-                    for name in names
+                    column.key: bindparam(f"v_{name}", type_=column.type)
+                    for name, column in columns.items()
                 }
             )
         )

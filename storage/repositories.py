@@ -524,14 +524,14 @@ class DialogStateRepository:
         self, member_id: int, *, flow: str, step: str, data: dict[str, Any], now: datetime
     ) -> None:
         state = await self._session.get(DialogState, member_id)
-        if state is not None and await write_now(
-            self._session, state, flow=flow, step=step, data=data, updated_at=now
-        ):
-            return
         if state is not None:
-            self._session.expunge(state)  # its row was deleted in this turn
-        # Written with the turn's next flush (its next query, or its commit), with the rest of
-        # what the turn changed: a flush of its own was a tenth of a check-in answer's CPU.
+            if await write_now(
+                self._session, state, flow=flow, step=step, data=data, updated_at=now
+            ):
+                return
+            self._session.expunge(state)  # its row was deleted by a statement in this turn
+        # A new row, written with the turn's next flush (its next query, or its commit) with the
+        # rest of what the turn changed: a flush of its own was a tenth of an answer's CPU.
         self._session.add(
             DialogState(member_id=member_id, flow=flow, step=step, data=data, updated_at=now)
         )
